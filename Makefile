@@ -1,0 +1,32 @@
+# The two commands a new user needs:  make demo  and  make test.
+# Each builds .venv from requirements.lock on first use (installing uv with pip when missing)
+# and does nothing extra once the environment matches the lock. uv run as `python -m uv` installs
+# into the interpreter that runs it unless told otherwise, hence --python everywhere.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.zooflow-installed
+UV := $(PYTHON) -m uv
+
+.PHONY: demo test lock clean-demo
+
+$(STAMP): requirements.lock pyproject.toml
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
+	@[ -x $(BIN)/python ] || $(UV) venv --quiet --python $(PYTHON) $(VENV)
+	$(UV) pip sync --quiet --python $(BIN)/python requirements.lock
+	$(UV) pip install --quiet --python $(BIN)/python --no-deps -e .
+	@touch $@
+
+demo: $(STAMP)
+	$(BIN)/zooflow demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+# Regenerate the lock after editing requirements.txt.
+lock:
+	$(UV) pip compile requirements.txt -o requirements.lock --python-version 3.11 --no-header
+
+clean-demo:
+	rm -rf .demo
