@@ -1,0 +1,13 @@
+"""Errors that carry a message fit for the user: what went wrong and what to do about it."""
+
+
+class ZooflowError(Exception):
+    """A problem the user can fix; the message names the problem and the fix."""
+
+
+class ConfigurationError(ZooflowError):
+    """Bad or missing settings: connection, slice spec, Params, paths."""
+
+
+class PanoptesError(ZooflowError):
+    """Panoptes (or the sandbox) refused or failed a request in a way retries will not cure."""
