@@ -1,0 +1,56 @@
+"""
+### Zooniverse connection check
+
+Logs in to Panoptes through the `zooniverse` connection and reports the project with each of its
+workflows: subjects linked, subjects retired, completeness and classifications. Run it after
+creating or changing the connection, or to see how far volunteers have got.
+
+**Trigger** it by hand with the form: the project (slug `owner/name` or numeric id; the default comes
+from the `ZOOFLOW_PROJECT` environment variable) and the connection id.
+
+**Output**: the report in the task log, in XCom, and as JSON under the data root
+(`$ZOOFLOW_DATA_ROOT/projects/<owner__name>/reports/connection_check/<run id>.json`).
+A wrong slug or wrong credentials fail at once without retries; an unreachable server is retried.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+from airflow.sdk import Param, dag
+
+from zooflow.airflow.operators.project import ProjectReportOperator
+
+
+@dag(
+    dag_id="zooniverse_connection_check",
+    schedule=None,
+    catchup=False,
+    tags=["zooniverse", "admin"],
+    doc_md=__doc__,
+    default_args={"owner": "zooflow", "retries": 2, "retry_delay": timedelta(seconds=20)},
+    params={
+        "project": Param(
+            os.environ.get("ZOOFLOW_PROJECT", ""),
+            type="string",
+            title="Project",
+            description="Slug (owner/name, as in the project's URL) or numeric id.",
+        ),
+        "conn_id": Param(
+            "zooniverse_default",
+            type="string",
+            title="Connection id",
+            description="An Airflow connection of type Zooniverse.",
+        ),
+    },
+)
+def zooniverse_connection_check():
+    ProjectReportOperator(
+        task_id="project_report",
+        project="{{ params.project }}",
+        zooniverse_conn_id="{{ params.conn_id }}",
+    )
+
+
+zooniverse_connection_check()

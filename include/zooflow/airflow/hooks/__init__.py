@@ -1,0 +1,1 @@
+"""zooflow hooks for Airflow 3."""

@@ -1,0 +1,1 @@
+"""zooflow operators for Airflow 3."""

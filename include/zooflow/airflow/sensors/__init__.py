@@ -1,0 +1,1 @@
+"""zooflow sensors for Airflow 3."""

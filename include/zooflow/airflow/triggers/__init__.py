@@ -1,0 +1,1 @@
+"""zooflow triggers for Airflow 3."""
