@@ -115,6 +115,23 @@ class ZooflowPanoptes(Panoptes):
         self._token_lock = threading.RLock()
         super().__init__(*args, **kwargs)
 
+    def http_request(self, method: str, path: str, *args: Any, **kwargs: Any) -> requests.Response:
+        """Send once more, with a fresh token, a request refused because its token was revoked.
+
+        When one thread first uses a refreshed token, Panoptes (Doorkeeper) revokes the previous one,
+        and requests other threads already sent with it come back 401 with an empty body — which the
+        stock client reads as "no data" without raising. A 401 means nothing was done, so a retry is safe.
+        """
+        response = super().http_request(method, path, *args, **kwargs)
+        sent = response.request.headers.get("Authorization", "")
+        if response.status_code != 401 or not sent.startswith("Bearer "):
+            return response
+        with self._token_lock:
+            if self.bearer_token == sent.removeprefix("Bearer "):
+                self.bearer_token = None  # the token we hold is the one refused: get another
+        log.info("Panoptes refused a revoked or expired token; retrying %s %s with a fresh one", method.upper(), path)
+        return super().http_request(method, path, *args, **kwargs)
+
     def get_bearer_token(self) -> str | None:
         with self._token_lock:
             try:
