@@ -1,0 +1,84 @@
+"""``SandboxAdmin``: a Python client for the sandbox's ``/_sandbox`` control API.
+
+Used by tests, the demo and benchmarks to move the clock, change settings, read the request log,
+register ground truth and make volunteers classify, without knowing the URL layout.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import requests
+
+from zooflow.errors import ZooflowError
+from zooflow.sandbox.timeutil import parse_iso
+
+TIMEOUT_SECONDS = 120
+
+
+class SandboxAdminError(ZooflowError):
+    """The sandbox refused an admin call; the message is the sandbox's reason."""
+
+
+class SandboxAdmin:
+    def __init__(self, endpoint: str):
+        self.endpoint = endpoint.rstrip("/")
+
+    def _call(self, method: str, path: str, *, json: Any = None, params: dict | None = None) -> Any:
+        # A fresh connection per call: pooled keep-alive connections would go stale across sandbox restarts.
+        response = requests.request(method, f"{self.endpoint}/_sandbox{path}", json=json, params=params,
+                                    timeout=TIMEOUT_SECONDS, headers={"Connection": "close"})
+        if response.status_code != 200:
+            try:
+                message = "; ".join(e.get("message", "") for e in response.json()["errors"])
+            except (ValueError, KeyError, TypeError):
+                message = response.text[:500]
+            raise SandboxAdminError(f"sandbox admin {method} {path} failed ({response.status_code}): {message}")
+        return response.json()
+
+    def state(self) -> dict:
+        return self._call("GET", "/state")
+
+    def now(self) -> datetime:
+        return parse_iso(self._call("GET", "/clock")["clock"])
+
+    def advance_clock(self, seconds: float = 0, hours: float = 0) -> datetime:
+        return parse_iso(self._call("POST", "/clock", json={"advance_seconds": seconds + hours * 3600})["clock"])
+
+    def set_clock(self, moment: datetime) -> datetime:
+        if moment.tzinfo is None:
+            raise ValueError("set_clock needs a timezone-aware datetime (UTC)")
+        return parse_iso(self._call("POST", "/clock", json={"now": moment.isoformat()})["clock"])
+
+    def settings(self) -> dict:
+        return self._call("GET", "/settings")
+
+    def configure(self, **settings: Any) -> dict:
+        return self._call("POST", "/settings", json=settings)
+
+    def requests(self, since_id: int = 0) -> list[dict]:
+        return self._call("GET", "/requests", params={"since_id": since_id})["requests"]
+
+    def last_request_id(self) -> int:
+        return self.state()["last_request_id"]
+
+    def set_oracle(self, key: str, mapping: dict) -> int:
+        truth = {str(value): label for value, label in mapping.items()}
+        return self._call("POST", "/oracle", json={"key": key, "truth": truth})["count"]
+
+    def run_volunteers(self, n: int, seed: int | None = None, workflow_id: int | str | None = None) -> int:
+        body = {"classifications": n, "seed": seed, "workflow_id": workflow_id}
+        return self._call("POST", "/volunteers/run", json=body)["classifications"]
+
+    def add_classifications(self, rows: list[dict]) -> list[str]:
+        """Rows of ``workflow_id, subject_id, answer, created_at`` (aware datetime or ISO) [, ``user_login``]."""
+        body = [{**row, "created_at": row["created_at"].isoformat() if isinstance(row["created_at"], datetime)
+                 else row["created_at"]} for row in rows]
+        return self._call("POST", "/classifications", json=body)["ids"]
+
+    def create_user(self, login: str, password: str) -> dict:
+        return self._call("POST", "/users", json={"login": login, "password": password})
+
+    def seed(self, name: str) -> dict:
+        return self._call("POST", "/seed", json={"name": name})

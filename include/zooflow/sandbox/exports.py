@@ -1,0 +1,183 @@
+"""Data exports: the ``*_export`` media endpoints and the worker that writes the files.
+
+What zooflow must survive is reproduced on purpose. A request is accepted with 201 and state
+``creating``; the file appears ``export_delay`` sandbox-seconds later, built from the state at that
+moment, gzipped and swapped in atomically. A second request within ``export_interval`` (24 h) of
+the last accepted one for the same resource and type also gets 201 and ``creating``, but is silently
+dropped: the medium stays ``creating`` and keeps pointing at the previous file until a later request
+is accepted. There is no failed state. ``src`` is a signed URL that expires, so describe again
+right before downloading.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import sqlite3
+import sys
+import traceback
+from typing import TYPE_CHECKING
+
+from zooflow.sandbox.blobstore import EXPORT_CONTAINER
+from zooflow.sandbox.csv_export import (
+    CLASSIFICATION_COLUMNS, SUBJECT_COLUMNS, WORKFLOW_COLUMNS, classification_rows, subject_rows, workflow_rows,
+    writer,
+)
+from zooflow.sandbox.jsonapi import etag_of_records, find_owned
+from zooflow.sandbox.projects import parameterize
+from zooflow.sandbox.timeutil import http_date, iso_ms
+from zooflow.sandbox.web import ApiError, Request, Response, Router, api_response
+from zooflow.sandbox.workers import PeriodicWorker
+
+if TYPE_CHECKING:
+    from zooflow.sandbox.app import Sandbox
+
+SINGULAR = {"projects": "project", "workflows": "workflow", "subject_sets": "subject_set"}
+EXPORT_TYPES = {
+    ("projects", "classifications"), ("projects", "subjects"), ("projects", "workflows"),
+    ("workflows", "classifications"), ("subject_sets", "classifications"),
+}
+WORKER_TICK_SECONDS = 0.1
+
+
+class Exports:
+    def __init__(self, sb: Sandbox):
+        self.sb = sb
+        self.worker = PeriodicWorker("sandbox-exports", WORKER_TICK_SECONDS, self._build_due, sb.db)
+
+    def register(self, router: Router) -> None:
+        path = r"/api/(?P<resource>projects|workflows|subject_sets)/(?P<id>[^/]+)/(?P<export>[a-z_]+)_export"
+        router.add("POST", path, self.generate)
+        router.add("GET", path, self.describe)
+
+    # -- endpoints ---------------------------------------------------------------------------
+
+    def _target(self, request: Request) -> tuple[str, str, str]:
+        resource, export, resource_id = request.params["resource"], request.params["export"], request.params["id"]
+        if resource == "projects" and export == "workflow_contents":
+            raise _Gone()
+        if (resource, export) not in EXPORT_TYPES:
+            raise ApiError(404, "Not Found")
+        return resource, export, resource_id
+
+    def _owned(self, resource: str, request: Request) -> sqlite3.Row:
+        return find_owned(getattr(self.sb, resource).resource, self.sb.db, request)
+
+    def generate(self, request: Request) -> Response:
+        resource, export, _ = self._target(request)
+        linked = self._owned(resource, request)
+        user_id = request.user.user_id
+        request.json()  # {"media": {"content_type": "text/csv"}}; only its syntax matters
+        now = self.sb.now()
+        with self.sb.db.write() as conn:
+            conn.execute(
+                "INSERT INTO media (linked_type, linked_id, export_type, blob_path, state, recipients, created_at, "
+                "updated_at) VALUES (?, ?, ?, ?, 'creating', ?, ?, ?) "
+                "ON CONFLICT (linked_type, linked_id, export_type) DO UPDATE SET state = 'creating', "
+                "recipients = excluded.recipients, updated_at = excluded.updated_at",
+                (resource, linked["id"], export, self.sb.blobs.new_key(EXPORT_CONTAINER, "csv"),
+                 json.dumps([user_id]), now, now),
+            )
+            medium = conn.execute("SELECT * FROM media WHERE linked_type = ? AND linked_id = ? AND export_type = ?",
+                                  (resource, linked["id"], export)).fetchone()
+            last = medium["accepted_at"]
+            accepted = last is None or now - last >= self.sb.settings["export_interval"]
+            if accepted:
+                conn.execute("UPDATE media SET accepted_at = ? WHERE id = ?", (now, medium["id"]))
+                if not self.sb.settings["export_stuck"]:
+                    conn.execute("INSERT INTO export_jobs (medium_id, run_at, base_url) VALUES (?, ?, ?)",
+                                 (medium["id"], now + self.sb.settings["export_delay"], request.base_url))
+        request.detail = "export accepted" if accepted else "export silently cancelled (rate limit)"
+        return self._medium_response(medium["id"], request, 201, with_meta=False)
+
+    def describe(self, request: Request) -> Response:
+        resource, export, resource_id = self._target(request)
+        singular = SINGULAR[resource]
+        missing = ApiError(404, f"No {export}_export exists for {singular} #{resource_id}")
+        try:
+            linked = self._owned(resource, request)
+        except ApiError:
+            raise missing from None
+        medium = self.sb.db.one("SELECT id FROM media WHERE linked_type = ? AND linked_id = ? AND export_type = ?",
+                                (resource, linked["id"], export))
+        if medium is None:
+            raise missing
+        return self._medium_response(medium["id"], request, 200, with_meta=True)
+
+    def _medium_response(self, medium_id: int, request: Request, status: int, *, with_meta: bool) -> Response:
+        medium = self.sb.db.one("SELECT * FROM media WHERE id = ?", (medium_id,))
+        resource, export, linked_id = medium["linked_type"], medium["export_type"], medium["linked_id"]
+        href = f"/{resource}/{linked_id}/{export}_export"
+        payload: dict = {"media": [{
+            "id": str(medium["id"]), "href": href,
+            "src": self.sb.blobs.signed_url(request.base_url, medium["blob_path"]),
+            "content_type": "text/csv", "media_type": f"{SINGULAR[resource]}_{export}_export", "external_link": False,
+            "created_at": iso_ms(medium["created_at"]), "updated_at": iso_ms(medium["updated_at"]),
+            "metadata": {"recipients": json.loads(medium["recipients"]), "state": medium["state"]},
+            "links": {"linked": {"href": f"/{resource}/{linked_id}", "id": str(linked_id), "type": resource}},
+        }]}
+        if with_meta:
+            payload["links"] = {"media.linked": {"href": "/{media.linked.href}", "type": "linked"}}
+            payload["meta"] = {"media": {
+                "page": 1, "page_size": 20, "count": 1, "include": [], "page_count": 1, "previous_page": None,
+                "next_page": None, "first_href": href, "previous_href": None, "next_href": None, "last_href": href,
+            }}
+        headers = [("Last-Modified", http_date(medium["updated_at"]))]
+        if status == 201:
+            headers.append(("Location", f"{request.base_url}/api{href}"))
+        return api_response(status, payload, etag_of_records("media", [medium]), headers)
+
+    # -- worker ------------------------------------------------------------------------------
+
+    def _build_due(self) -> None:
+        for job in self.sb.db.all(
+            "SELECT * FROM export_jobs WHERE done_at IS NULL AND run_at <= ? ORDER BY run_at, id", (self.sb.now(),)
+        ):
+            self._build(job)
+
+    def _build(self, job: sqlite3.Row) -> None:
+        medium = self.sb.db.one("SELECT * FROM media WHERE id = ?", (job["medium_id"],))
+        try:
+            self._write_file(medium, job["base_url"])
+            written = True
+        except Exception:  # noqa: BLE001 - a broken export leaves the medium "creating", as Panoptes does
+            traceback.print_exc(file=sys.stderr)
+            written = False
+        with self.sb.db.write() as conn:
+            now = self.sb.now()
+            conn.execute("UPDATE export_jobs SET done_at = ? WHERE id = ?", (now, job["id"]))
+            if written:
+                conn.execute("UPDATE media SET state = 'ready', updated_at = ? WHERE id = ?", (now, medium["id"]))
+
+    def _write_file(self, medium: sqlite3.Row, base_url: str) -> None:
+        conn = self.sb.db.conn()
+        resource, export, linked_id = medium["linked_type"], medium["export_type"], medium["linked_id"]
+        linked = conn.execute(f"SELECT * FROM {resource} WHERE id = ?", (linked_id,)).fetchone()
+        if export == "classifications":
+            columns, rows = CLASSIFICATION_COLUMNS, classification_rows(conn, resource, linked_id)
+        elif export == "subjects":
+            urls = lambda locations: self.sb.subjects.location_urls(locations, base_url, for_upload=False)  # noqa: E731
+            columns, rows = SUBJECT_COLUMNS, subject_rows(conn, linked_id, urls)
+        else:
+            columns, rows = WORKFLOW_COLUMNS, workflow_rows(conn, linked_id, self.sb.retirement)
+        name = linked["slug"].split("/", 1)[1] if resource == "projects" else parameterize(linked["display_name"])
+        disposition = f'attachment; filename="{name}-{export}.csv"'
+        temp = self.sb.blobs.temp_path(medium["blob_path"])
+        try:
+            with gzip.open(temp, "wt", encoding="utf-8", newline="", compresslevel=6) as stream:
+                out = writer(stream)
+                out.writerow(columns)
+                out.writerows(rows)
+            self.sb.blobs.commit(medium["blob_path"], temp, "text/csv", encoding="gzip", disposition=disposition)
+        finally:
+            temp.unlink(missing_ok=True)
+
+
+class _Gone(ApiError):
+    """``workflow_contents`` exports were retired: 410 with an empty body (the client returns None)."""
+
+    def __init__(self) -> None:
+        super().__init__(410, "Gone")
+
+    def response(self) -> Response:
+        return Response(410)

@@ -1,0 +1,154 @@
+"""Runtime knobs of the sandbox: timings, volunteers, limits and faults.
+
+They can be given at start (``--set key=value`` or the named CLI flags) and changed while running
+through ``POST /_sandbox/settings``. Every change is validated as a whole before anything is kept,
+then stored in the database so a restart behaves like the process it replaced.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from zooflow.sandbox.db import Database
+
+
+class SettingsError(ValueError):
+    """A setting name or value the sandbox cannot use; the message says which and why."""
+
+
+def _number(kind: type, minimum: float | None = 0.0, maximum: float | None = None) -> Callable[[str, Any], Any]:
+    def check(name: str, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise SettingsError(f"{name} must be a number, not {value!r}")
+        if kind is int and value != int(value):
+            raise SettingsError(f"{name} must be a whole number, not {value!r}")
+        if minimum is not None and value < minimum:
+            raise SettingsError(f"{name} must be at least {minimum}, not {value!r}")
+        if maximum is not None and value > maximum:
+            raise SettingsError(f"{name} must be at most {maximum}, not {value!r}")
+        return kind(value)
+
+    return check
+
+
+def _optional(check: Callable[[str, Any], Any]) -> Callable[[str, Any], Any]:
+    return lambda name, value: None if value is None else check(name, value)
+
+
+def _boolean(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise SettingsError(f"{name} must be true or false, not {value!r}")
+    return value
+
+
+def _text(name: str, value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise SettingsError(f"{name} must be a non-empty string, not {value!r}")
+    return value
+
+
+def _fail_rules(name: str, value: Any) -> list[dict]:
+    """``[{"method": "POST", "path_regex": "^/api/subjects$", "status": 503, "count": 2}]``."""
+    if not isinstance(value, list):
+        raise SettingsError(f"{name} must be a list of rules")
+    rules = []
+    for rule in value:
+        if not isinstance(rule, dict) or not isinstance(rule.get("path_regex"), str):
+            raise SettingsError(f"each {name} rule needs a path_regex string: {rule!r}")
+        unknown = set(rule) - {"method", "path_regex", "status", "count"}
+        if unknown:
+            raise SettingsError(f"{name} rule has unknown keys {sorted(unknown)}")
+        try:
+            re.compile(rule["path_regex"])
+        except re.error as exc:
+            raise SettingsError(f"{name} path_regex {rule['path_regex']!r} is not a regex: {exc}") from None
+        method = rule.get("method")
+        if method is not None and not isinstance(method, str):
+            raise SettingsError(f"{name} method must be a string like 'POST'")
+        rules.append({
+            "method": method.upper() if method else None,
+            "path_regex": rule["path_regex"],
+            "status": _optional(_number(int, 100, 599))(f"{name}.status", rule.get("status")),
+            "count": _number(int, 1)(f"{name}.count", rule.get("count", 1)),
+        })
+    return rules
+
+
+@dataclass(frozen=True)
+class Setting:
+    default: Any
+    check: Callable[[str, Any], Any]
+    help: str
+
+
+SETTINGS: dict[str, Setting] = {
+    "export_delay": Setting(3.0, _number(float), "sandbox seconds from an accepted export request to a ready file"),
+    "export_interval": Setting(86400.0, _number(float),
+                               "sandbox seconds after an accepted export request during which repeats are dropped"),
+    "export_stuck": Setting(False, _boolean, "accepted export requests never complete either"),
+    "url_lifetime": Setting(300.0, _number(float, 1), "sandbox seconds a signed download or upload URL stays valid"),
+    "token_lifetime": Setting(7200, _number(int, 1), "wall-clock seconds an OAuth access token lives (expires_in)"),
+    "subject_limit": Setting(10000, _number(int), "subjects one user may upload, deleted ones included"),
+    "volunteer_rate": Setting(0.0, _number(float), "simulated classifications per wall-clock second (0 = off)"),
+    "volunteer_count": Setting(10, _number(int, 1), "number of logged-in volunteer accounts"),
+    "anonymous_fraction": Setting(0.2, _number(float, 0, 1), "fraction of classifications made without logging in"),
+    "volunteer_error_rate": Setting(0.1, _number(float, 0, 1), "probability a volunteer picks a wrong answer"),
+    "retire_after": Setting(None, _optional(_number(int, 1)),
+                            "classifications that retire a subject in every workflow (None = each workflow's rule)"),
+    "truth_key": Setting("#truth", _text, "subject metadata key holding the true answer label"),
+    "fault_rate": Setting(0.0, _number(float, 0, 1),
+                          "fraction of /api, /oauth and /blob requests answered with fault_status"),
+    "fault_status": Setting(503, _number(int, 400, 599), "status of injected faults"),
+    "latency_ms": Setting(0, _number(int), "delay added to every non-admin request"),
+    "drop_download_after_bytes": Setting(None, _optional(_number(int)),
+                                         "close export downloads after this many body bytes"),
+    "drop_download_count": Setting(None, _optional(_number(int)), "how many downloads to drop (None = all while set)"),
+    "fail_next": Setting([], _fail_rules, "one-shot rules: [{method, path_regex, status, count}]"),
+}
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    """``key=value`` from the command line; the value is JSON when it parses, else a string."""
+    key, sep, raw = text.partition("=")
+    if not sep:
+        raise SettingsError(f"expected key=value, got {text!r}")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return key.strip(), value
+
+
+class Settings:
+    def __init__(self, db: Database, overrides: dict[str, Any] | None = None):
+        self._db = db
+        self._lock = threading.Lock()
+        self._values = {name: setting.default for name, setting in SETTINGS.items()}
+        for row in db.all("SELECT key, value FROM settings"):
+            if row["key"] in SETTINGS:
+                self._values[row["key"]] = json.loads(row["value"])
+        if overrides:
+            self.update(overrides)
+
+    def __getitem__(self, name: str) -> Any:
+        return self._values[name]
+
+    def snapshot(self) -> dict[str, Any]:
+        return dict(self._values)
+
+    def update(self, changes: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(changes) - set(SETTINGS))
+        if unknown:
+            raise SettingsError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(SETTINGS)}")
+        checked = {name: SETTINGS[name].check(name, value) for name, value in changes.items()}
+        with self._lock, self._db.write() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)",
+                [(name, json.dumps(value)) for name, value in checked.items()],
+            )
+            self._values = {**self._values, **checked}
+            return dict(self._values)

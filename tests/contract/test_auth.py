@@ -1,0 +1,130 @@
+"""A1-A3 and X: cookie sign-in, OAuth grants, bearer checks, token refresh and ``User.me``."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+import requests
+from contract_support import make_project, unique
+from panoptes_client import Panoptes, Project, SubjectSet, User
+from panoptes_client.panoptes import PanoptesAPIException
+
+from zooflow.sandbox import seed
+
+
+def test_sign_in_form_gives_the_csrf_token_and_a_session_cookie(sandbox) -> None:
+    response = requests.get(f"{sandbox.endpoint}/users/sign_in", headers={"Accept": "application/json"})
+    assert response.status_code == 200
+    assert response.json() == {"login": "/users/sign_in"}
+    assert response.headers["X-CSRF-Param"] == "authenticity_token"
+    assert len(response.headers["X-CSRF-Token"]) > 20
+    assert "_Panoptes_session" in response.cookies
+
+
+def test_password_login_then_me(owner, admin) -> None:
+    since = admin.last_request_id()
+    me = User.me()
+    assert me.login == seed.DEMO_USER
+    assert int(me.id) == owner.logged_in_user_id
+    calls = [(r["method"], r["path"], r["detail"]) for r in admin.requests(since_id=since)]
+    assert ("POST", "/oauth/token", "grant_type=password") in calls
+    assert ("GET", f"/api/users/{me.id}", None) in calls
+
+
+def test_api_me_needs_a_login(owner, sandbox) -> None:
+    assert owner.get("/me")[0]["users"][0]["login"] == seed.DEMO_USER
+    with Panoptes(endpoint=sandbox.endpoint):
+        with pytest.raises(PanoptesAPIException, match="You must be logged in"):
+            Panoptes.client().get("/me")
+
+
+@pytest.mark.parametrize("username, password", [(seed.DEMO_USER, "wrong"), ("nobody-here", "whatever")])
+def test_bad_credentials_are_a_json_401(sandbox, admin, username, password) -> None:
+    since = admin.last_request_id()
+    with pytest.raises(PanoptesAPIException, match="Invalid email or password."):
+        Panoptes(endpoint=sandbox.endpoint, username=username, password=password)
+    assert [r["status"] for r in admin.requests(since_id=since) if r["path"] == "/users/sign_in"] == [200, 401]
+
+
+def test_sign_in_needs_the_csrf_token_of_the_session(sandbox) -> None:
+    session = requests.Session()
+    session.get(f"{sandbox.endpoint}/users/sign_in")
+    response = session.post(f"{sandbox.endpoint}/users/sign_in", json={
+        "authenticity_token": "forged", "user": {"login": seed.DEMO_USER, "password": seed.DEMO_PASSWORD}})
+    assert response.status_code == 422 and "CSRF" in response.json()["error"]
+
+
+def test_writes_without_login_are_401_json(sandbox) -> None:
+    with Panoptes(endpoint=sandbox.endpoint):
+        with pytest.raises(PanoptesAPIException, match="You must be logged in to access this resource."):
+            make_project()
+
+
+def test_password_grant_needs_a_signed_in_session(sandbox) -> None:
+    response = requests.post(f"{sandbox.endpoint}/oauth/token", data={"grant_type": "password", "client_id": "x"})
+    assert response.status_code == 400 and response.json()["error"] == "invalid_grant"
+
+
+def test_invalid_bearer_token_is_an_empty_401(owner, admin) -> None:
+    owner.get_bearer_token()
+    owner.bearer_token = "not-a-token"
+    owner.bearer_expires = datetime.now() + timedelta(hours=1)  # naive local time: the client's own convention
+    since = admin.last_request_id()
+    with pytest.raises(PanoptesAPIException, match="Could not find"):
+        Project.find(1)  # the client reads the empty 401 as "no data"
+    (logged,) = admin.requests(since_id=since)
+    assert (logged["status"], logged["bytes"]) == (401, 0)
+
+
+def test_short_tokens_are_refreshed_and_refresh_tokens_are_single_use(sandbox, admin, configure) -> None:
+    configure(token_lifetime=120)  # within the client's 2-minute margin: it refreshes before every call
+    since = admin.last_request_id()
+    with Panoptes(endpoint=sandbox.endpoint, username=seed.DEMO_USER, password=seed.DEMO_PASSWORD) as client:
+        assert Project.find(slug=seed.DEMO_PROJECT_SLUG).display_name == seed.DEMO_PROJECT_NAME
+        first_refresh_token = client.refresh_token
+        for _ in range(3):
+            assert Project.find(slug=seed.DEMO_PROJECT_SLUG).slug == seed.DEMO_PROJECT_SLUG
+        assert client.refresh_token != first_refresh_token
+    grants = [(r["detail"], r["status"]) for r in admin.requests(since_id=since) if r["path"] == "/oauth/token"]
+    assert grants[0] == ("grant_type=password", 200)
+    assert grants[1:] == [("grant_type=refresh_token", 200)] * 3
+    reuse = requests.post(f"{sandbox.endpoint}/oauth/token", data={
+        "grant_type": "refresh_token", "refresh_token": first_refresh_token, "client_id": "any"})
+    assert reuse.status_code == 400 and reuse.json()["error"] == "invalid_grant"
+
+
+def test_client_credentials_read_public_data_but_cannot_write(sandbox, owner, admin) -> None:
+    public = make_project(private=False)
+    since = admin.last_request_id()
+    with Panoptes(endpoint=sandbox.endpoint, client_id=seed.DEMO_CLIENT_ID, client_secret=seed.DEMO_CLIENT_SECRET):
+        assert Project.find(public.id).display_name == public.display_name
+        with pytest.raises(PanoptesAPIException, match="Could not find project"):
+            Project.find(slug=seed.DEMO_PROJECT_SLUG)  # private, and the token has no user
+        subject_set = SubjectSet()
+        subject_set.links.project = public
+        subject_set.display_name = unique("set")
+        with pytest.raises(PanoptesAPIException, match="You must be logged in"):
+            subject_set.save()
+    grants = [r["detail"] for r in admin.requests(since_id=since) if r["path"] == "/oauth/token"]
+    assert grants == ["grant_type=client_credentials"]
+
+
+def test_client_credentials_with_a_wrong_secret_fail_like_doorkeeper(sandbox) -> None:
+    with Panoptes(endpoint=sandbox.endpoint, client_id=seed.DEMO_CLIENT_ID, client_secret="wrong"):
+        with pytest.raises(KeyError, match="access_token"):  # the client's known failure on a Doorkeeper error
+            Project.find(1)
+    response = requests.post(f"{sandbox.endpoint}/oauth/token", data={
+        "grant_type": "client_credentials", "client_id": seed.DEMO_CLIENT_ID, "client_secret": "wrong"})
+    assert response.status_code == 401 and response.json()["error"] == "invalid_client"
+
+
+def test_other_users_are_readable_without_their_email(owner, admin) -> None:
+    login = unique("reader").replace(" ", "-")
+    other = admin.create_user(login, "secret-password")
+    user = User.find(other["id"])
+    assert (user.login, user.email) == (login, None)
+    assert User.me().email == f"{seed.DEMO_USER}@sandbox.invalid"
+    assert [u.id for u in User.where(login=login)] == [other["id"]]
+    with Panoptes(endpoint=owner.endpoint, username=login, password="secret-password"):
+        assert User.me().login == login

@@ -1,0 +1,47 @@
+"""R1: subject_workflow_statuses, with the NoCount paging the client has to stop on an empty page."""
+
+from __future__ import annotations
+
+from contract_support import linked_workflow_with_subjects
+from panoptes_client import SubjectSet, SubjectWorkflowStatus, Workflow
+
+
+def test_linking_creates_statuses_that_classifications_fill(owner, project, admin) -> None:
+    workflow, _, subjects = linked_workflow_with_subjects(project, 3, retire_after=2)
+    status = workflow.subject_workflow_status(subjects[0].id)
+    assert (status.classifications_count, status.retired_at, status.retirement_reason) == (0, None, None)
+    assert status.links.subject.id == subjects[0].id and status.raw["links"]["workflow"] == workflow.id
+    assert SubjectWorkflowStatus.find(status.id).raw == status.raw
+    admin.add_classifications([
+        {"workflow_id": workflow.id, "subject_id": subjects[0].id, "answer": "Other",
+         "created_at": "2024-05-01T10:00:00Z"},
+        {"workflow_id": workflow.id, "subject_id": subjects[0].id, "answer": "Other",
+         "created_at": "2024-05-01T11:30:00+00:00"},
+    ])
+    retired = subjects[0].subject_workflow_status(workflow.id)
+    assert (retired.classifications_count, retired.retirement_reason) == (2, "classification_count")
+    assert retired.retired_at == "2024-05-01T11:30:00.000Z"
+
+
+def test_filters_by_subject_ids(owner, project) -> None:
+    workflow, subject_set, subjects = linked_workflow_with_subjects(project, 4)
+    picked = f"{subjects[1].id},{subjects[3].id}"
+    assert [s.links.subject.id for s in SubjectWorkflowStatus.where(workflow_id=workflow.id, subject_ids=picked)] == [
+        subjects[1].id, subjects[3].id]
+    via_set = [s.links.subject.id for s in SubjectSet.find(subject_set.id).subject_workflow_statuses(workflow.id)]
+    assert sorted(via_set) == sorted(s.id for s in subjects)  # the client joins ids with ", "
+    via_workflow = [s.links.subject.id for s in Workflow.find(workflow.id).subject_workflow_statuses(subject_set.id)]
+    assert sorted(via_workflow) == sorted(s.id for s in subjects)
+
+
+def test_no_count_paging_ends_on_an_empty_page(owner, project, admin) -> None:
+    workflow, _, subjects = linked_workflow_with_subjects(project, 22)
+    body, _ = owner.get("/subject_workflow_statuses", params={"workflow_id": workflow.id})
+    meta = body["meta"]["subject_workflow_statuses"]
+    assert (meta["count"], meta["page_count"], len(body["subject_workflow_statuses"])) == (0, 0, 20)
+    assert meta["next_href"] == f"/subject_workflow_statuses?page=2&workflow_id={workflow.id}"
+    since = admin.last_request_id()
+    assert len(list(SubjectWorkflowStatus.where(workflow_id=workflow.id))) == 22
+    pages = [r["query"] for r in admin.requests(since_id=since)]
+    assert pages == [f"workflow_id={workflow.id}", f"page=2&workflow_id={workflow.id}",
+                                             f"page=3&workflow_id={workflow.id}"]
