@@ -22,6 +22,8 @@ from zooflow.errors import ConfigurationError, PanoptesError
 log = logging.getLogger(__name__)
 
 DEFAULT_ENDPOINT = "https://www.zooniverse.org"
+# A refreshed token can itself be revoked by another thread's refresh before it is used; a few tries suffice.
+REVOKED_TOKEN_RETRIES = 3
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,17 @@ class ZooflowPanoptes(Panoptes):
         self._token_lock = threading.RLock()
         super().__init__(*args, **kwargs)
 
+    def __enter__(self) -> ZooflowPanoptes:
+        # The stock client remembers one previous client per thread, but Subject.save() enters the client
+        # again inside our own `with client:`, so leaving the outer block would not restore the caller's.
+        stack = self._local.__dict__.setdefault("zooflow_previous_clients", [])
+        stack.append(getattr(self._local, "panoptes_client", None))
+        self._local.panoptes_client = self
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._local.panoptes_client = self._local.zooflow_previous_clients.pop()
+
     def http_request(self, method: str, path: str, *args: Any, **kwargs: Any) -> requests.Response:
         """Send once more, with a fresh token, a request refused because its token was revoked.
 
@@ -122,14 +135,15 @@ class ZooflowPanoptes(Panoptes):
         and requests other threads already sent with it come back 401 with an empty body — which the
         stock client reads as "no data" without raising. A 401 means nothing was done, so a retry is safe.
         """
-        response = super().http_request(method, path, *args, **kwargs)
-        sent = response.request.headers.get("Authorization", "")
-        if response.status_code != 401 or not sent.startswith("Bearer "):
-            return response
-        with self._token_lock:
-            if self.bearer_token == sent.removeprefix("Bearer "):
-                self.bearer_token = None  # the token we hold is the one refused: get another
-        log.info("Panoptes refused a revoked or expired token; retrying %s %s with a fresh one", method.upper(), path)
+        for _ in range(REVOKED_TOKEN_RETRIES):
+            response = super().http_request(method, path, *args, **kwargs)
+            sent = response.request.headers.get("Authorization", "")
+            if response.status_code != 401 or not sent.startswith("Bearer "):
+                return response
+            with self._token_lock:
+                if self.bearer_token == sent.removeprefix("Bearer "):
+                    self.bearer_token = None  # the token we hold is the one refused: get another
+            log.info("Panoptes refused a revoked or expired token; retrying %s %s with a fresh one", method.upper(), path)
         return super().http_request(method, path, *args, **kwargs)
 
     def get_bearer_token(self) -> str | None:

@@ -54,3 +54,16 @@ def test_connect_ignores_stray_environment_credentials(demo_sandbox, monkeypatch
     monkeypatch.setenv("PANOPTES_PASSWORD", seed.DEMO_PASSWORD)
     client = connect(PanoptesConfig(endpoint=demo_sandbox.endpoint))
     assert not client.logged_in and client.username is None
+
+
+def test_nested_use_restores_the_callers_client(demo_config) -> None:
+    """Subject.save() enters the client again inside ours; leaving must restore what came before."""
+    from panoptes_client import Panoptes
+
+    before = getattr(Panoptes._local, "panoptes_client", None)
+    client = connect(demo_config)
+    with client:
+        with client:
+            assert Panoptes.client() is client
+        assert Panoptes.client() is client
+    assert getattr(Panoptes._local, "panoptes_client", None) is before
