@@ -40,6 +40,18 @@ class DataRoot:
     def project_dir(self, project: str) -> Path:
         return self.root / "projects" / safe_name(project)
 
+    def exports_dir(self, project: str, resource: str, resource_id: int | str, export_type: str) -> Path:
+        """Downloaded exports of one resource, kept as delivered (``.csv.gz``), with ``latest.json``."""
+        return self.project_dir(project) / "exports" / f"{safe_name(resource)}-{safe_name(str(resource_id))}" / safe_name(export_type)
+
+    def slices_dir(self, project: str, export_type: str) -> Path:
+        """Date partitions (``created_date=YYYY-MM-DD``) of sliced exports."""
+        return self.project_dir(project) / "slices" / safe_name(export_type)
+
+    def flat_dir(self, project: str) -> Path:
+        """Flattened classification tables, one per date partition."""
+        return self.project_dir(project) / "flat"
+
     def reports_dir(self, project: str, kind: str) -> Path:
         """The reports of one kind (``connection_check``, ``slice``, ...) for one project."""
         return self.project_dir(project) / "reports" / safe_name(kind)

@@ -7,6 +7,7 @@ a fault-injected download limit sends the headers for the whole file, then fewer
 
 from __future__ import annotations
 
+import email.utils
 import socket
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -85,6 +86,11 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
         if count < body.length:
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The Date header on the sandbox clock, as a real server's Date shows its own time: clients
+        judge export ages against it, so moving the clock moves what they see."""
+        return email.utils.formatdate(self.server.sandbox.now() if timestamp is None else timestamp, usegmt=True)
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - stdlib signature
         sys.stderr.write(f"{self.address_string()} - [{self.log_date_time_string()}] {format % args}\n")

@@ -1,0 +1,222 @@
+"""Downloading an export: streamed, resumable, verified, and atomic.
+
+Exports reach several GB, signed URLs expire within minutes, and connections drop. The bytes are
+kept as Panoptes delivers them (gzip), written to a ``.part`` file that survives a failed attempt
+or a killed worker, resumed with an HTTP Range request (describing the export again when its URL
+has expired), checked for length and gzip integrity, and only then renamed into place, so the
+last good download is never replaced by a broken one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import requests
+import urllib3
+from isal import igzip
+
+from zooflow.errors import ConfigurationError, PanoptesError
+from zooflow.exports.media import ExportMedia, ExportTarget, describe, remember_request
+from zooflow.files import atomic_write_json
+
+log = logging.getLogger(__name__)
+
+CHUNK = 1 << 20
+KEEP_DOWNLOADS = 2
+# Reading response.raw raises urllib3's own errors, not requests' wrappers of them.
+RETRYABLE = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
+             urllib3.exceptions.ProtocolError, urllib3.exceptions.ReadTimeoutError)
+
+Progress = Callable[[int, int | None, float], None]  # (bytes so far, total or None, seconds elapsed)
+
+
+@dataclass(frozen=True)
+class DownloadResult:
+    path: str
+    media_id: str
+    updated_at: str
+    bytes: int
+    resumed_from: int
+    attempts: int
+    seconds: float
+    already_downloaded: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class ProgressLog:
+    """A progress line at a steady pace: percent, MB/s and ETA, never more often than ``every`` seconds."""
+
+    def __init__(self, label: str, every: float = 5.0, emit: Callable[[str], None] = log.info) -> None:
+        self.label, self.every, self.emit = label, every, emit
+        self._last = 0.0
+
+    def __call__(self, done: int, total: int | None, elapsed: float, final: bool = False) -> None:
+        if not final and elapsed - self._last < self.every:
+            return
+        self._last = elapsed
+        rate = done / elapsed / 1e6 if elapsed > 0 else 0.0
+        if total:
+            eta = (total - done) / (rate * 1e6) if rate > 0 else float("inf")
+            self.emit(f"{self.label}: {done / 1e6:.1f} of {total / 1e6:.1f} MB ({100 * done / total:.0f}%), "
+                      f"{rate:.1f} MB/s, ETA {eta:.0f} s")
+        else:
+            self.emit(f"{self.label}: {done / 1e6:.1f} MB, {rate:.1f} MB/s")
+
+
+def export_filename(target: ExportTarget, media: ExportMedia) -> str:
+    return f"{target.export_type}-{media.media_id}-{media.updated_at:%Y%m%dT%H%M%S%fZ}.csv.gz"
+
+
+def verify_gzip(path: Path) -> None:
+    """Read the whole file through the decompressor: a truncated or corrupt gzip fails its CRC or length check."""
+    try:
+        with igzip.open(path, "rb") as handle:
+            while handle.read(8 << 20):
+                pass
+    except (OSError, EOFError) as exc:
+        raise PanoptesError(f"{path.name} is not a complete gzip file ({exc}); it will be downloaded again") from None
+
+
+def _fetch(url: str, part: Path, progress: Progress | None, started: float) -> tuple[str, int | None]:
+    """One attempt: append to ``part`` from its current size. Returns (outcome, total size or None)."""
+    offset = part.stat().st_size if part.exists() else 0
+    headers = {"Range": f"bytes={offset}-"} if offset else {}
+    with requests.get(url, headers=headers, stream=True, timeout=(10, 60)) as response:
+        if response.status_code == 403:
+            return "expired", None
+        if response.status_code == 416:
+            return "complete", offset
+        if response.status_code not in (200, 206):
+            raise PanoptesError(f"the export download answered {response.status_code}: {response.text[:200]}")
+        if response.status_code == 200 and offset:
+            offset = 0  # the server ignored the Range: start over rather than append a second copy
+        total = _total_size(response, offset)
+        mode = "ab" if offset else "wb"
+        done = offset
+        with open(part, mode) as handle:
+            for chunk in response.raw.stream(CHUNK, decode_content=False):
+                handle.write(chunk)
+                done += len(chunk)
+                if progress:
+                    progress(done, total, time.monotonic() - started)
+            handle.flush()
+            os.fsync(handle.fileno())
+    return "complete", total
+
+
+def _total_size(response: requests.Response, offset: int) -> int | None:
+    if response.status_code == 206:
+        content_range = response.headers.get("Content-Range", "")
+        start = content_range.removeprefix("bytes ").split("-")[0]
+        if start != str(offset):
+            raise PanoptesError(f"asked for bytes from {offset}, got {content_range!r}")
+        total = content_range.rpartition("/")[2]
+        return int(total) if total.isdigit() else None
+    length = response.headers.get("Content-Length")
+    return int(length) if length and length.isdigit() else None
+
+
+def download_export(
+    target: ExportTarget,
+    dest_dir: str | os.PathLike[str],
+    *,
+    requested_at: str | None = None,
+    max_attempts: int = 6,
+    progress: Progress | None = None,
+) -> DownloadResult:
+    """Fetch the current export of ``target`` into ``dest_dir``; skip it if this version is already there."""
+    dest = Path(dest_dir)
+    dest.mkdir(parents=True, exist_ok=True)
+    media = describe(target)
+    if media is None or not media.ready or not media.src:
+        state = "never requested" if media is None else media.state
+        raise ConfigurationError(f"the {target} is not ready to download ({state}); request it and wait first")
+    final = dest / export_filename(target, media)
+    if final.exists():
+        log.info("%s: %s already downloaded", target, final.name)
+        _record(dest, final, media, requested_at, target)
+        return DownloadResult(str(final), media.media_id, media.updated_at.isoformat(), final.stat().st_size, 0, 0, 0.0, True)
+    part = final.with_name(final.name + ".part")
+    resumed_from = part.stat().st_size if part.exists() else 0
+    if resumed_from:
+        log.info("%s: resuming the partial download at %.1f MB", target, resumed_from / 1e6)
+    started = time.monotonic()
+    url, total, attempts = media.src, None, 0
+    while True:
+        attempts += 1
+        try:
+            outcome, total = _fetch(url, part, progress, started)
+        except RETRYABLE as exc:
+            outcome = "dropped"
+            log.warning("%s: connection dropped at %.1f MB (%s); resuming", target, part.stat().st_size / 1e6 if part.exists() else 0, exc.__class__.__name__)
+        size = part.stat().st_size if part.exists() else 0
+        if outcome == "complete" and (total is None or size == total):
+            break
+        if outcome == "complete":
+            log.warning("%s: got %d of %d bytes; resuming", target, size, total)
+        if attempts >= max_attempts:
+            raise PanoptesError(
+                f"the {target} download did not complete after {attempts} attempts ({size} bytes kept in {part.name}; "
+                "the next run resumes from there)"
+            )
+        if outcome == "expired":
+            log.info("%s: the signed URL expired; describing the export again", target)
+        fresh = describe(target)  # a new signed URL; also notices a regenerated export
+        if fresh is None or fresh.media_id != media.media_id or fresh.updated_at != media.updated_at:
+            part.unlink(missing_ok=True)
+            raise PanoptesError(f"the {target} changed during the download; run the download again")
+        url = fresh.src
+        time.sleep(min(0.5 * 2 ** (attempts - 1), 30) if outcome == "dropped" else 0)
+    try:
+        verify_gzip(part)
+    except PanoptesError:
+        part.unlink(missing_ok=True)
+        raise
+    os.replace(part, final)
+    seconds = time.monotonic() - started
+    if progress:
+        progress(final.stat().st_size, final.stat().st_size, seconds)
+    _record(dest, final, media, requested_at, target)
+    _prune(dest, target, keep=final)
+    return DownloadResult(str(final), media.media_id, media.updated_at.isoformat(), final.stat().st_size,
+                          resumed_from, attempts, round(seconds, 3), False)
+
+
+def _record(dest: Path, final: Path, media: ExportMedia, requested_at: str | None, target: ExportTarget) -> None:
+    """Point ``latest.json`` at this file, and remember when it was requested (for the 24-hour rule)."""
+    atomic_write_json(dest / "latest.json", {
+        "path": final.name, "media_id": media.media_id, "updated_at": media.updated_at.isoformat(),
+        "bytes": final.stat().st_size, "recorded_at": datetime.now(timezone.utc).isoformat(),
+    })
+    if requested_at:
+        remember_request(dest / "last_request.json", media, requested_at)
+
+
+def latest_download(dest_dir: str | os.PathLike[str]) -> Path:
+    """The file ``latest.json`` names; backfills re-slice it instead of requesting anything."""
+    pointer = Path(dest_dir) / "latest.json"
+    try:
+        name = json.loads(pointer.read_text())["path"]
+    except (OSError, ValueError, KeyError):
+        raise ConfigurationError(
+            f"no downloaded export in {Path(dest_dir)}; run the exports DAG once for a current date first"
+        ) from None
+    return Path(dest_dir) / name
+
+
+def _prune(dest: Path, target: ExportTarget, keep: Path) -> None:
+    """Keep the newest downloads of this export type; older ones only cost disk."""
+    files = sorted(dest.glob(f"{target.export_type}-*.csv.gz"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in files[KEEP_DOWNLOADS:]:
+        if old != keep:
+            old.unlink(missing_ok=True)
