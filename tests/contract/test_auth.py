@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta
 
 import pytest
@@ -128,3 +129,79 @@ def test_other_users_are_readable_without_their_email(owner, admin) -> None:
     assert [u.id for u in User.where(login=login)] == [other["id"]]
     with Panoptes(endpoint=owner.endpoint, username=login, password="secret-password"):
         assert User.me().login == login
+
+
+API = {"Accept": "application/vnd.api+json; version=1"}
+TOKEN_KEYS = {"access_token", "token_type", "expires_in", "refresh_token", "scope", "created_at"}
+
+
+def _signed_in_session(sandbox, password: str) -> tuple[requests.Session, requests.Response]:
+    session = requests.Session()
+    form = session.get(f"{sandbox.endpoint}/users/sign_in", headers={"Accept": "application/json"})
+    response = session.post(f"{sandbox.endpoint}/users/sign_in", headers={"Accept": "application/json"}, json={
+        "authenticity_token": form.headers["X-CSRF-Token"],
+        "user": {"login": seed.DEMO_USER, "password": password, "remember_me": True}})
+    return session, response
+
+
+def test_sign_in_answers_the_user_and_the_session_then_earns_a_password_grant(sandbox, admin) -> None:
+    """A2 then A3 (password grant) as raw HTTP: the shapes the client reads, not just that it copes."""
+    session, signed_in = _signed_in_session(sandbox, seed.DEMO_PASSWORD)
+    assert signed_in.status_code == 200
+    assert signed_in.headers["Content-Type"].startswith("application/json")
+    (user,) = signed_in.json()["users"]
+    assert user["login"] == seed.DEMO_USER and isinstance(user["id"], str) and user["id"].isdigit()
+    assert "_Panoptes_session" in signed_in.cookies  # a new session for the signed-in user
+
+    token = session.post(f"{sandbox.endpoint}/oauth/token", data={"grant_type": "password", "client_id": "any"})
+    assert token.status_code == 200
+    grant = token.json()
+    assert set(grant) == TOKEN_KEYS
+    assert grant["token_type"] == "Bearer" and grant["expires_in"] == admin.settings()["token_lifetime"]
+    assert isinstance(grant["created_at"], int) and abs(grant["created_at"] - time.time()) < 60
+    assert grant["refresh_token"] and grant["access_token"] != grant["refresh_token"]
+    me = requests.get(f"{sandbox.endpoint}/api/me", headers={**API, "Authorization": f"Bearer {grant['access_token']}"})
+    assert me.status_code == 200 and me.json()["users"][0]["id"] == user["id"]
+
+
+def test_a_bad_password_is_devise_json_and_signs_nobody_in(sandbox) -> None:
+    session, refused = _signed_in_session(sandbox, "not-the-password")
+    assert refused.status_code == 401
+    assert refused.headers["Content-Type"].startswith("application/json")
+    assert refused.json() == {"error": "Invalid email or password."}
+    token = session.post(f"{sandbox.endpoint}/oauth/token", data={"grant_type": "password", "client_id": "any"})
+    assert token.status_code == 400 and token.json()["error"] == "invalid_grant"  # the session stayed anonymous
+
+
+def test_client_credentials_grant_has_no_refresh_token_and_no_user(sandbox) -> None:
+    token = requests.post(f"{sandbox.endpoint}/oauth/token", data={
+        "grant_type": "client_credentials", "client_id": seed.DEMO_CLIENT_ID, "client_secret": seed.DEMO_CLIENT_SECRET,
+        "url": "http://localhost/callback"})
+    assert token.status_code == 200
+    grant = token.json()
+    assert set(grant) == TOKEN_KEYS - {"refresh_token"}
+    assert grant["token_type"] == "Bearer" and grant["expires_in"] > 0
+    auth = {**API, "Authorization": f"Bearer {grant['access_token']}"}
+    assert requests.get(f"{sandbox.endpoint}/api/projects", headers=auth).status_code == 200  # a valid token
+    me = requests.get(f"{sandbox.endpoint}/api/me", headers=auth)
+    assert me.status_code == 401
+    assert me.json() == {"errors": [{"message": "You must be logged in to access this resource."}]}
+
+
+def test_tokens_expire_and_the_client_refreshes_after_expiry(sandbox, admin, configure) -> None:
+    configure(token_lifetime=2)  # within the client's 2-minute margin: it refreshes before every call
+    with Panoptes(endpoint=sandbox.endpoint, username=seed.DEMO_USER, password=seed.DEMO_PASSWORD) as client:
+        assert Project.find(slug=seed.DEMO_PROJECT_SLUG).slug == seed.DEMO_PROJECT_SLUG
+        expired_token, first_refresh_token = client.bearer_token, client.refresh_token
+        fresh = requests.get(f"{sandbox.endpoint}/api/me", headers={**API, "Authorization": f"Bearer {expired_token}"})
+        assert fresh.status_code == 200
+        time.sleep(2.2)
+        stale = requests.get(f"{sandbox.endpoint}/api/me", headers={**API, "Authorization": f"Bearer {expired_token}"})
+        assert (stale.status_code, stale.content) == (401, b"")  # Doorkeeper's empty 401
+        assert 'error="invalid_token"' in stale.headers["WWW-Authenticate"]
+
+        since = admin.last_request_id()
+        assert Project.find(slug=seed.DEMO_PROJECT_SLUG).slug == seed.DEMO_PROJECT_SLUG
+        assert client.bearer_token != expired_token and client.refresh_token != first_refresh_token
+    calls = [(r["path"], r["detail"], r["status"]) for r in admin.requests(since_id=since)]
+    assert calls == [("/oauth/token", "grant_type=refresh_token", 200), ("/api/projects", None, 200)]

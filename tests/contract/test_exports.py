@@ -32,6 +32,67 @@ def _classified_project(project, admin, login):
     return workflow, subject_set, subjects, ids
 
 
+EXPORTS = [("projects", "classifications"), ("projects", "subjects"), ("projects", "workflows"),
+           ("workflows", "classifications"), ("subject_sets", "classifications")]
+COLUMNS = {"classifications": CLASSIFICATION_COLUMNS, "subjects": SUBJECT_COLUMNS, "workflows": WORKFLOW_COLUMNS}
+
+
+@pytest.mark.parametrize("resource, export_type", EXPORTS)
+def test_every_export_is_requested_described_and_downloaded(owner, project, admin, resource, export_type) -> None:
+    """E1-E3 for each export the project needs: 404 before, 201 creating, 200 ready with meta, a gzip CSV."""
+    workflow, subject_set, _ = linked_workflow_with_subjects(project, 1)
+    exportable = {"projects": project, "workflows": workflow, "subject_sets": subject_set}[resource]
+    singular, path = resource[:-1], f"{exportable.id}/{export_type}_export"
+    with pytest.raises(PanoptesAPIException, match=f"^No {export_type}_export exists for {singular} #{exportable.id}$"):
+        exportable.describe_export(export_type)
+
+    since = admin.last_request_id()
+    requested, post_etag = type(exportable).http_post(path, json={"media": {"content_type": "text/csv"}})
+    (post,) = [r for r in admin.requests(since_id=since) if r["method"] == "POST"]
+    assert (post["path"], post["status"]) == (f"/api/{resource}/{path}", 201)
+    (medium,) = requested["media"]
+    assert post_etag
+    assert (medium["media_type"], medium["href"], medium["content_type"]) == (
+        f"{singular}_{export_type}_export", f"/{resource}/{path}", "text/csv")
+    assert medium["metadata"] == {"recipients": [owner.logged_in_user_id], "state": "creating"}
+    assert medium["links"]["linked"] == {"href": f"/{resource}/{exportable.id}", "id": exportable.id, "type": resource}
+    assert medium["src"].startswith(owner.endpoint + "/blob/exports/")
+
+    wait_ready(exportable, export_type)
+    described, describe_etag = type(exportable).http_get(path)
+    (ready,) = described["media"]
+    assert (ready["id"], ready["metadata"]["state"]) == (medium["id"], "ready")
+    assert ready["updated_at"] > medium["updated_at"] and describe_etag and describe_etag != post_etag
+    meta = described["meta"]["media"]
+    assert (meta["count"], meta["page"], meta["next_href"]) == (1, 1, None)
+
+    download = raw_bytes(ready["src"])
+    assert download.status_code == 200
+    assert (download.headers["Content-Type"], download.headers["Content-Encoding"]) == ("text/csv", "gzip")
+    assert int(download.headers["Content-Length"]) == len(download.raw_bytes)
+    disposition = download.headers["Content-Disposition"]
+    assert re.fullmatch(rf'attachment; filename="[a-z0-9-]+-{export_type}\.csv"', disposition)
+    header = gzip.decompress(download.raw_bytes).decode("utf-8").split("\n", 1)[0]
+    assert header.split(",") == COLUMNS[export_type]
+
+
+def test_the_24_hour_rule_counts_per_resource_and_type(owner, project, admin) -> None:
+    workflow = make_workflow(project)
+    project.generate_export("classifications")
+    wait_ready(project, "classifications")
+    since = admin.last_request_id()
+    project.generate_export("subjects")  # another type of the same project
+    workflow.generate_export("classifications")  # the same type of another resource
+    project.generate_export("classifications")  # a repeat: accepted, then dropped
+    assert wait_ready(project, "subjects") and wait_ready(workflow, "classifications")
+    assert stays_creating(project, "classifications", seconds=0.5)
+    details = [(r["path"].rsplit("/", 2)[-2:], r["detail"]) for r in admin.requests(since_id=since)
+               if r["method"] == "POST"]
+    assert details == [([project.id, "subjects_export"], "export accepted"),
+                       ([workflow.id, "classifications_export"], "export accepted"),
+                       ([project.id, "classifications_export"], "export silently cancelled (rate limit)")]
+
+
 def test_describe_before_any_request_is_404(owner, project) -> None:
     workflow = make_workflow(project)
     subject_set = make_set(project)
@@ -58,6 +119,9 @@ def test_classification_export_content(owner, project, admin) -> None:
     slug_name = project.slug.split("/")[1]
     assert download.headers["Content-Disposition"] == f'attachment; filename="{slug_name}-classifications.csv"'
     assert download.headers["Accept-Ranges"] == "bytes" and download.headers["ETag"]
+    exact = raw_bytes(download.url)
+    assert exact.raw_bytes[:3] == b"\x1f\x8b\x08"  # gzip on the wire
+    assert int(download.headers["Content-Length"]) == len(exact.raw_bytes) < len(gzip.decompress(exact.raw_bytes))
     rows = csv_rows(download)
     assert list(rows[0]) == CLASSIFICATION_COLUMNS
     assert [r["classification_id"] for r in rows] == ids

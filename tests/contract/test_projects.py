@@ -21,10 +21,13 @@ def test_seeded_demo_project(owner) -> None:
     assert project.links.owner.login == seed.DEMO_USER
 
 
-def test_create_project_gives_slug_and_show_etag(owner) -> None:
+def test_create_project_gives_slug_and_show_etag(owner, admin) -> None:
     suffix = uuid.uuid4().hex[:8]
     name = f"Glitches & Café {suffix}"
+    since = admin.last_request_id()
     project = make_project(name)
+    assert [(r["method"], r["path"], r["status"]) for r in admin.requests(since_id=since)
+            if r["path"].startswith("/api/")] == [("POST", "/api/projects", 201)]
     assert project.slug == f"{seed.DEMO_USER}/glitches-cafe-{suffix}"
     assert project.private is True and project.etag
     found = Project.find(slug=project.slug)
@@ -43,11 +46,20 @@ def test_display_names_are_unique_per_owner(owner) -> None:
         make_project(project.display_name)
 
 
-def test_unknown_id_and_slug_are_not_found(owner) -> None:
+def test_unknown_id_and_slug_are_not_found(owner, admin) -> None:
+    owner.get_bearer_token()
+    since = admin.last_request_id()
     with pytest.raises(PanoptesAPIException, match="Could not find project with id='987654'"):
         owner.get("/projects/987654")
-    with pytest.raises(PanoptesAPIException, match="Could not find project"):
+    with pytest.raises(PanoptesAPIException, match="Could not find project with id='987654'"):
+        Project.find(987654)
+    with pytest.raises(PanoptesAPIException, match="Could not find project with slug='nobody/nothing-here'"):
         Project.find(slug="nobody/nothing-here")
+    # an id is a show (404); a slug is an index filter that matches nothing (200, empty), as on Panoptes
+    assert [(r["path"], r["query"], r["status"]) for r in admin.requests(since_id=since)] == [
+        ("/api/projects/987654", "", 404), ("/api/projects/987654", "", 404),
+        ("/api/projects", "slug=nobody%2Fnothing-here", 200)]
+    assert owner.get("/projects", params={"slug": "nobody/nothing-here"})[0]["projects"] == []
 
 
 def test_private_projects_are_invisible_to_others(sandbox, owner, stranger) -> None:

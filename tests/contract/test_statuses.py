@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from contract_support import linked_workflow_with_subjects
 from panoptes_client import SubjectSet, SubjectWorkflowStatus, Workflow
 
@@ -21,6 +22,10 @@ def test_linking_creates_statuses_that_classifications_fill(owner, project, admi
     retired = subjects[0].subject_workflow_status(workflow.id)
     assert (retired.classifications_count, retired.retirement_reason) == (2, "classification_count")
     assert retired.retired_at == "2024-05-01T11:30:00.000Z"
+    progress = Workflow.find(workflow.id)  # the workflow's counts follow the statuses
+    assert (progress.classifications_count, progress.subjects_count, progress.retired_set_member_subjects_count) == (
+        2, 3, 1)
+    assert progress.completeness == pytest.approx(1 / 3) and progress.finished_at is None
 
 
 def test_filters_by_subject_ids(owner, project) -> None:

@@ -6,27 +6,37 @@ import re
 
 import pytest
 from contract_support import make_project, make_set, make_subjects, make_workflow, unique
-from panoptes_client import SubjectSet
+from panoptes_client import Subject, SubjectSet
 from panoptes_client.set_member_subject import SetMemberSubject
 from panoptes_client.panoptes import PanoptesAPIException
 
 from zooflow.sandbox import seed
 
 
-def test_create_and_show(owner, project) -> None:
+def test_create_and_show(owner, project, admin) -> None:
+    since = admin.last_request_id()
     subject_set = make_set(project, "batch one")
-    assert subject_set.etag
+    (post,) = [r for r in admin.requests(since_id=since) if r["method"] == "POST"]
+    assert (post["path"], post["status"]) == ("/api/subject_sets", 201)
+    created = subject_set.raw  # the 201 body, as the client keeps it
+    assert (created["display_name"], created["set_member_subjects_count"], created["metadata"]) == ("batch one", 0, {})
+    assert created["links"]["project"] == project.id and created["links"]["workflows"] == []
+    assert subject_set.etag and SubjectSet.find(subject_set.id).etag == subject_set.etag  # create and show agree
     found = SubjectSet.find(subject_set.id)
     assert (found.display_name, found.set_member_subjects_count, found.metadata) == ("batch one", 0, {})
     assert found.links.project.id == project.id and list(found.links.workflows) == []
 
 
-def test_create_without_project_link_is_422(owner) -> None:
+def test_create_without_project_link_is_422(owner, admin) -> None:
     subject_set = SubjectSet()
     subject_set.display_name = unique("orphan")
+    since = admin.last_request_id()
     with pytest.raises(PanoptesAPIException,
                        match=re.escape('{"links"=>"did not contain a required property of \'project\'"}')):
         subject_set.save()
+    assert [(r["path"], r["status"]) for r in admin.requests(since_id=since) if r["path"].startswith("/api/")] == [
+        ("/api/subject_sets", 422)]
+    assert subject_set.id is None and list(SubjectSet.where(display_name=subject_set.display_name)) == []
 
 
 def test_names_are_unique_within_a_project(owner, project) -> None:
@@ -53,6 +63,39 @@ def test_add_and_remove_subjects(owner, project, admin) -> None:
     assert [s.id for s in subject_set.subjects] == [subjects[3].id]
     links = [(r["method"], r["status"]) for r in admin.requests(since_id=since) if "/links/subjects" in r["path"]]
     assert links == [("POST", 200), ("DELETE", 204)]
+
+
+def test_link_answers_the_set_and_unlink_ignores_non_members(owner, project, admin) -> None:
+    subject_set = make_set(project)
+    members, outsider = make_subjects(project, 2), make_subjects(project, 1)[0]
+    body, etag = SubjectSet.http_post(f"{subject_set.id}/links/subjects", json={"subjects": [s.id for s in members]},
+                                      retry=True)
+    (answered,) = body["subject_sets"]
+    assert (answered["id"], answered["set_member_subjects_count"]) == (subject_set.id, 2)
+    assert etag is None  # link POSTs carry no ETag
+    since = admin.last_request_id()
+    assert SubjectSet.http_delete(f"{subject_set.id}/links/subjects/{members[0].id},{outsider.id}",
+                                  retry=True) == (None, None)  # 204: no body, no ETag
+    (delete,) = admin.requests(since_id=since)
+    assert (delete["status"], delete["bytes"]) == (204, 0)
+    assert [s.id for s in SubjectSet.find(subject_set.id).subjects] == [members[1].id]
+    assert Subject.find(members[0].id).raw["links"]["subject_sets"] == []  # unlinked, not deleted
+    assert SubjectSet.find(subject_set.id).set_member_subjects_count == 1
+
+
+def test_set_member_subjects_page_with_a_relative_next_href(owner, project, admin) -> None:
+    subject_set = make_set(project)
+    subjects = make_subjects(project, 21)
+    subject_set.add(subjects)
+    body, _ = owner.get("/set_member_subjects", params={"subject_set_id": subject_set.id})
+    meta = body["meta"]["set_member_subjects"]
+    assert (meta["count"], meta["page_count"], len(body["set_member_subjects"])) == (21, 2, 20)
+    assert meta["next_href"] == f"/set_member_subjects?page=2&subject_set_id={subject_set.id}"
+    since = admin.last_request_id()
+    members = [m.raw["links"]["subject"] for m in SetMemberSubject.where(subject_set_id=subject_set.id)]
+    assert members == [s.id for s in subjects]
+    assert [r["query"] for r in admin.requests(since_id=since)] == [
+        f"subject_set_id={subject_set.id}", f"page=2&subject_set_id={subject_set.id}"]
 
 
 def test_link_rejections(owner, project, stranger) -> None:

@@ -19,6 +19,9 @@ def test_uploaded_media_round_trip(owner, project, tmp_path, admin) -> None:
     subject.add_location({"image/jpeg": "https://example.org/elsewhere.jpeg"})
     subject.metadata.update({"#pool_id": 12, "name": "first"})
     subject.save()
+    (create,) = [r for r in admin.requests(since_id=since) if r["method"] == "POST"]
+    assert (create["path"], create["status"]) == ("/api/subjects", 201)
+    assert subject.etag and subject.etag == Subject.find(subject.id).etag  # create and show ETags agree
     (upload_url,) = subject.raw["locations"][0].values()
     assert re.fullmatch(rf"{owner.endpoint}/uploads/subject_location/[0-9a-f-]{{36}}\.png\?se=\d+&sig=[0-9a-f]{{64}}",
                         upload_url)
@@ -84,6 +87,29 @@ def test_metadata_update_with_a_fresh_etag(owner, project, admin) -> None:
     assert put["status"] == 200
 
 
+def test_a_metadata_put_replaces_the_metadata_and_takes_a_weak_etag(owner, project, admin) -> None:
+    (subject,) = make_subjects(project, 1, lambda i: {"a": 1, "b": 2})
+    found = Subject.find(subject.id)
+    body, etag = Subject.http_put(subject.id, etag=f"W/{found.etag}", json={"subjects": {"metadata": {"b": 3}}})
+    assert body["subjects"][0]["metadata"] == {"b": 3}  # replaced, not merged
+    assert etag is None  # a PUT answers without an ETag
+    assert Subject.find(subject.id).metadata == {"b": 3}
+    since = admin.last_request_id()
+    with pytest.raises(PanoptesAPIException, match="JsonApiController::PreconditionFailed"):
+        Subject.http_put(subject.id, etag=found.etag, json={"subjects": {"metadata": {"stale": True}}})
+    assert [(r["method"], r["status"]) for r in admin.requests(since_id=since)] == [("PUT", 412)]
+    assert Subject.find(subject.id).metadata == {"b": 3}
+
+
+def test_list_and_show_etags_differ(owner, project) -> None:
+    subject_set = make_set(project)
+    subject_set.add(make_subjects(project, 2))
+    listed = list(Subject.where(subject_set_id=subject_set.id))
+    _, list_etag = owner.get("/subjects", params={"subject_set_id": subject_set.id})
+    assert {s.etag for s in listed} == {list_etag}  # every object from an index carries the index ETag
+    assert Subject.find(listed[0].id).etag not in (None, list_etag)
+
+
 def test_saving_an_object_from_where_is_412(owner, project, single_subject_save) -> None:
     """Client issue #220: objects from an index carry the index ETag."""
     subject_set = make_set(project)
@@ -116,9 +142,11 @@ def test_update_rules(owner, project, single_subject_save) -> None:
     assert [s.id for s in Subject.find(subject.id).links.subject_sets] == [other_set.id]
 
 
-def test_unknown_subject_is_404(owner) -> None:
+def test_unknown_subject_is_404(owner, admin) -> None:
+    since = admin.last_request_id()
     with pytest.raises(PanoptesAPIException, match="Could not find subject with id='987654321'"):
         owner.get("/subjects/987654321")
+    assert [r["status"] for r in admin.requests(since_id=since) if r["path"].startswith("/api/")] == [404]
 
 
 def test_delete_is_soft_and_still_counts_against_the_limit(sandbox, stranger, configure) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from contract_support import linked_workflow_with_subjects, make_project, make_set, make_subjects, make_workflow
-from panoptes_client import Project, SubjectWorkflowStatus, Workflow
+from panoptes_client import Project, SubjectSet, SubjectWorkflowStatus, Workflow
 from panoptes_client.panoptes import PanoptesAPIException
 
 from zooflow.sandbox import seed
@@ -90,13 +90,55 @@ def test_linking_sets_moves_the_counts(owner, project, admin) -> None:
                         ("DELETE", f"/api/workflows/{workflow.id}/links/subject_sets/{second.id}", 204)]
 
 
-def test_sets_of_other_projects_cannot_be_linked(owner, project) -> None:
+def test_link_answers_the_workflow_and_unlink_takes_several_ids(owner, project, admin) -> None:
     workflow = make_workflow(project)
-    foreign = make_set(make_project())
-    with pytest.raises(PanoptesAPIException, match="Couldn't find linked subject_sets for current user"):
-        workflow.add_subject_sets([foreign])
-    with pytest.raises(PanoptesAPIException, match="Link relation subject_sets must match body key"):
-        Workflow.http_post(f"{workflow.id}/links/subject_sets", json={"sets": [foreign.id]})
+    sets = [make_set(project) for _ in range(3)]
+    sets[0].add(make_subjects(project, 2))
+    body, etag = Workflow.http_post(f"{workflow.id}/links/subject_sets", json={"subject_sets": [s.id for s in sets]},
+                                    retry=True)
+    (answered,) = body["workflows"]
+    assert answered["id"] == workflow.id and answered["links"]["subject_sets"] == [s.id for s in sets]
+    assert (answered["subjects_count"], answered["retired_set_member_subjects_count"]) == (2, 0)
+    assert etag is None  # link POSTs carry no ETag
+    since = admin.last_request_id()
+    Workflow.find(workflow.id).remove_subject_sets(sets[1:])
+    (delete,) = [r for r in admin.requests(since_id=since) if r["method"] == "DELETE"]
+    assert (delete["path"], delete["status"], delete["bytes"]) == (
+        f"/api/workflows/{workflow.id}/links/subject_sets/{sets[1].id},{sets[2].id}", 204, 0)
+    after = Workflow.find(workflow.id)
+    assert ([s.id for s in after.links.subject_sets], after.subjects_count) == ([sets[0].id], 2)
+    assert [w.id for w in SubjectSet.find(sets[1].id).links.workflows] == []
+
+
+def test_sets_that_cannot_be_linked(owner, project, stranger) -> None:
+    workflow = make_workflow(project)
+    with stranger:
+        strangers_set = make_set(make_project())  # private: the owner cannot see it
+    with owner:
+        with pytest.raises(PanoptesAPIException, match="Couldn't find linked subject_sets for current user"):
+            workflow.add_subject_sets([strangers_set.id])
+        with pytest.raises(PanoptesAPIException, match="Couldn't find linked subject_sets for current user"):
+            workflow.add_subject_sets(["987654321"])
+        with pytest.raises(PanoptesAPIException, match="Link relation subject_sets must match body key"):
+            Workflow.http_post(f"{workflow.id}/links/subject_sets", json={"sets": [strangers_set.id]})
+        assert list(Workflow.find(workflow.id).links.subject_sets) == []
+
+
+def test_a_set_of_another_project_is_copied_into_the_workflows_project(owner, project) -> None:
+    """Spec section 4: Panoptes deep-copies such a set (SubjectSetCopier) and links the copy; it does not refuse."""
+    workflow = make_workflow(project)
+    other_project = make_project()
+    foreign = make_set(other_project)
+    subjects = make_subjects(other_project, 2)
+    foreign.add(subjects)
+    workflow.add_subject_sets([foreign])
+    linked = Workflow.find(workflow.id)
+    (copy,) = linked.links.subject_sets
+    assert copy.id != foreign.id and copy.links.project.id == project.id
+    assert sorted(s.id for s in copy.subjects) == sorted(s.id for s in subjects)
+    assert linked.subjects_count == 2
+    original = SubjectSet.find(foreign.id)
+    assert original.links.project.id == other_project.id and list(original.links.workflows) == []
 
 
 def test_retire_and_unretire(owner, project, admin) -> None:

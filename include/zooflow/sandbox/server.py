@@ -8,6 +8,7 @@ a fault-injected download limit sends the headers for the whole file, then fewer
 from __future__ import annotations
 
 import email.utils
+import json
 import socket
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -65,7 +66,20 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
             if response.file:
                 response.file.handle.close()
 
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle
+    # HEAD and OPTIONS go through the router too, so a method no route serves is a JSON 404 like
+    # any unknown route, never the standard library's HTML page.
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _handle
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Errors raised before routing (an unknown method, a bad request line) in JSON as well."""
+        body = json.dumps({"errors": [{"message": message or self.responses.get(code, ("Error",))[0]}]}).encode()
+        self.send_response(code, message)
+        self.send_header("Content-Type", "application/vnd.api+json; version=1; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD" and code >= 200 and code not in (204, 304):
+            self.wfile.write(body)
 
     def _send(self, response: Response) -> None:
         self.send_response(response.status)
@@ -74,6 +88,8 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
         if response.status != 204:  # RFC 9110: a 204 has no body and no Content-Length
             self.send_header("Content-Length", str(response.length))
         self.end_headers()
+        if self.command == "HEAD":  # headers only: a body would corrupt the next kept-alive request
+            return
         if response.file:
             self._send_file(response.file)
         elif response.body:

@@ -118,17 +118,33 @@ class Workflows:
                   set_ids: list[int], now: float) -> None:
         marks = ", ".join("?" for _ in set_ids)
         found = conn.execute(
-            f"SELECT id FROM subject_sets WHERE id IN ({marks}) AND project_id = ? "
-            f"AND project_id IN ({OWNED_PROJECTS})",
-            [*set_ids, project_id, user_id],
+            f"SELECT * FROM subject_sets WHERE id IN ({marks}) AND project_id IN ({OWNED_PROJECTS})",
+            [*set_ids, user_id],
         ).fetchall()
         if len(found) != len(set_ids):
             raise ApiError(422, "Couldn't find linked subject_sets for current user")
-        for set_id in set_ids:
+        for subject_set in found:
+            set_id = subject_set["id"] if subject_set["project_id"] == project_id else \
+                self._copy_set(conn, subject_set, project_id, now)
             conn.execute("INSERT OR IGNORE INTO workflow_subject_sets (workflow_id, subject_set_id) VALUES (?, ?)",
                          (workflow_id, set_id))
             self.sb.retirement.create_statuses(conn, now, set_id, workflow_id)
         self.sb.retirement.refresh_finished(conn, workflow_id, now)
+
+    @staticmethod
+    def _copy_set(conn: sqlite3.Connection, subject_set: sqlite3.Row, project_id: int, now: float) -> int:
+        """Panoptes' SubjectSetCopier: a set of another project is copied, members and all, into the
+        workflow's project, and the copy is linked; the original stays where it was."""
+        copy_id = conn.execute(
+            "INSERT INTO subject_sets (project_id, display_name, metadata, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+            (project_id, subject_set["display_name"], subject_set["metadata"], now, now),
+        ).lastrowid
+        conn.execute(
+            "INSERT INTO set_member_subjects (subject_set_id, subject_id, priority, random, created_at, updated_at) "
+            "SELECT ?, subject_id, priority, random, ?, ? FROM set_member_subjects WHERE subject_set_id = ?",
+            (copy_id, now, now, subject_set["id"]),
+        )
+        return copy_id
 
     def link_sets(self, request: Request) -> Response:
         row = find_owned(self.resource, self.sb.db, request)
