@@ -40,9 +40,11 @@ class DataRoot:
     def project_dir(self, project: str) -> Path:
         return self.root / "projects" / safe_name(project)
 
-    def exports_dir(self, project: str, resource: str, resource_id: int | str, export_type: str) -> Path:
-        """Downloaded exports of one resource, kept as delivered (``.csv.gz``), with ``latest.json``."""
-        return self.project_dir(project) / "exports" / f"{safe_name(resource)}-{safe_name(str(resource_id))}" / safe_name(export_type)
+    def exports_dir(self, project: str, export_type: str, resource: str = "project", resource_id: int | str | None = None) -> Path:
+        """Downloaded exports, kept as delivered (``.csv.gz``), with ``latest.json``. The project's own
+        exports need no id (the slug names the project); a workflow's or subject set's do."""
+        owner = safe_name(resource) if resource_id in (None, "") else f"{safe_name(resource)}-{safe_name(str(resource_id))}"
+        return self.project_dir(project) / "exports" / owner / safe_name(export_type)
 
     def slices_dir(self, project: str, export_type: str) -> Path:
         """Date partitions (``created_date=YYYY-MM-DD``) of sliced exports."""

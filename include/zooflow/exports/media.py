@@ -158,16 +158,20 @@ def _generate(target: ExportTarget) -> ExportMedia:
 class RequestOutcome:
     """What the request step decided; pushed to XCom, so plain values only."""
 
-    target: dict[str, Any]
-    media_id: str
-    requested: bool
-    requested_at: str  # the server time the awaited export was asked for
-    state: str
+    action: str  # "requested", "reused" (within the 24 hours) or "backfill" (no API call at all)
+    target: dict[str, Any] | None
+    media_id: str | None
+    requested_at: str | None  # the server time the awaited export was asked for
+    state: str | None
     age_hours: float | None
     reason: str
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def backfill(cls, reason: str) -> RequestOutcome:
+        return cls("backfill", None, None, None, None, None, reason)
 
 
 def last_request_time(media: ExportMedia, record_path: Path) -> datetime:
@@ -208,15 +212,26 @@ def request_export(target: ExportTarget, record_path: Path, *, min_interval: tim
                 f"limit: using the existing export ({current.state}, updated {current.updated_at:%Y-%m-%d %H:%M} UTC)"
             )
             log.info("%s: %s", target, reason)
-            return RequestOutcome(asdict(target), current.media_id, False, current.updated_at.isoformat(), current.state, hours, reason)
+            return RequestOutcome("reused", asdict(target), current.media_id, current.updated_at.isoformat(), current.state, hours, reason)
     else:
         hours = None
     media = _generate(target)
     reason = "first export of this resource" if current is None else f"last request {hours:.1f} h ago: requested a new export"
     log.info("%s: %s (media %s)", target, reason, media.media_id)
-    return RequestOutcome(asdict(target), media.media_id, True, media.updated_at.isoformat(), media.state, hours, reason)
+    return RequestOutcome("requested", asdict(target), media.media_id, media.updated_at.isoformat(), media.state, hours, reason)
 
 
 def export_complete(media: ExportMedia | None, requested_at: datetime) -> bool:
     """Ready, and built after the request we are waiting for (not yesterday's file)."""
     return media is not None and media.ready and media.newer_than(requested_at)
+
+
+def stuck_message(target: ExportTarget, state: str, requested_at: str, waited_seconds: float) -> str:
+    """Why an export that never became ready probably didn't, and what to do: Panoptes won't say."""
+    return (
+        f"the {target} requested at {requested_at} is still '{state}' after {waited_seconds / 3600:.1f} h. "
+        "Panoptes never reports a failed export: it was probably rate-limited (a second request within 24 h "
+        "is accepted but silently never built) or its export worker is stuck. Check the project's Data Exports "
+        "page; request again once 24 h have passed since the last request, or allow a longer wait for very "
+        "large projects."
+    )

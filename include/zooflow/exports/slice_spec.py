@@ -148,7 +148,7 @@ class SliceSpec:
         return replace(self, since=since, until=until)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready, for reports: what was asked for, in the user's terms."""
+        """JSON-ready, in the user's terms: what reports show, and what ``from_mapping`` reads back."""
         out: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
@@ -157,7 +157,8 @@ class SliceSpec:
             elif f.name == "min_workflow_version" and value:
                 value = f"{value[0]}.{value[1]}"
             elif f.name == "subject_id_ranges":
-                value = [f"{a}-{b}" for a, b in value]
+                out["subject_ids"] = [f"{a}-{b}" for a, b in value]
+                continue
             elif isinstance(value, tuple):
                 value = list(value)
             out[f.name] = value

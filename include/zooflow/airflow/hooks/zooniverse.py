@@ -29,7 +29,13 @@ class PanoptesHook(BaseHook):
         self._client: ZooflowPanoptes | None = None
 
     def get_config(self) -> PanoptesConfig:
-        conn = self.get_connection(self.zooniverse_conn_id)
+        return self._config(self.get_connection(self.zooniverse_conn_id))
+
+    async def aget_config(self) -> PanoptesConfig:
+        """The same, from a trigger's event loop (the sync lookup there can deadlock the triggerer)."""
+        return self._config(await self.aget_connection(self.zooniverse_conn_id))
+
+    def _config(self, conn: Any) -> PanoptesConfig:
         extra = conn.extra_dejson
         # The UI may store form fields with Airflow's old ``extra__<type>__`` prefix.
         for key in ("client_id", "client_secret", "scheme"):

@@ -1,0 +1,116 @@
+"""
+### Zooniverse exports
+
+Requests the project's exports, waits for Panoptes to build them, downloads them, and cuts them
+into daily slices — the founding "generate, download and slice" scripts as one daily DAG.
+
+For each export type (classifications, subjects, workflows):
+
+1. **request** — asks for a fresh export unless the last request is under 24 hours old (Panoptes
+   silently drops a second one), then uses the existing export and logs its age;
+2. **wait** — waits in the triggerer until the export is ready and newer than the request; gives up
+   after `wait_timeout_minutes` with a message saying what probably happened. Where no triggerer
+   runs, set `ZOOFLOW_DEFERRABLE=false`: the wait then pokes in reschedule mode, freeing its worker
+   slot between looks;
+3. **download** — streams the gzip file, resuming after dropped connections, verifies it, and
+   renames it into place (the last good file is never lost; an unchanged export is not fetched again);
+4. **slice** — keeps the rows the slice spec asks for, one `created_date=YYYY-MM-DD` partition per
+   day (CSV and Parquet), quarantining malformed rows with their line numbers;
+5. **flatten** (classifications) — one row per classification and task.
+
+**Runs.** The daily run slices its data interval (the previous UTC day). A manual run slices what
+the form asks (no window by default). A backfill (`airflow backfill create --dag-id zooniverse_exports
+--from-date ... --to-date ...`) re-slices each past date from the latest download and requests nothing.
+
+**Outputs** under `$ZOOFLOW_DATA_ROOT/projects/<owner__name>/`: `exports/`, `slices/<type>/`, `flat/`,
+and a JSON report per run in `reports/`. Each slice emits an Asset event on
+`zooniverse://<owner>/<name>/<type>`, which the active-learning DAG schedules on.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+from airflow.sdk import Param, TaskGroup, dag
+from airflow.timetables.interval import CronDataIntervalTimetable
+
+from zooflow.airflow.operators.export import (
+    DownloadExportOperator,
+    FlattenClassificationsOperator,
+    RequestExportOperator,
+    SliceExportOperator,
+)
+from zooflow.airflow.sensors.export import ExportReadySensor
+
+EXPORT_TYPES = ("classifications", "subjects", "workflows")
+SLICED = ("classifications", "subjects")
+DEFERRABLE = os.environ.get("ZOOFLOW_DEFERRABLE", "true").strip().lower() not in ("false", "0", "no")
+COMMON = {
+    "project": "{{ params.project }}",
+    "resource": "{{ params.resource }}",
+    "resource_id": "{{ params.resource_id }}",
+    "zooniverse_conn_id": "{{ params.conn_id }}",
+}
+
+
+@dag(
+    dag_id="zooniverse_exports",
+    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["zooniverse", "exports"],
+    doc_md=__doc__,
+    render_template_as_native_obj=True,
+    default_args={"owner": "zooflow", "retries": 2, "retry_delay": timedelta(minutes=2)},
+    params={
+        "project": Param(os.environ.get("ZOOFLOW_PROJECT", ""), type="string", title="Project",
+                         description="Slug (owner/name) or id."),
+        "export_types": Param(list(EXPORT_TYPES), type="array", items={"type": "string", "enum": list(EXPORT_TYPES)},
+                              title="Export types", examples=list(EXPORT_TYPES)),
+        "resource": Param("project", type="string", enum=["project", "workflow", "subject_set"],
+                          title="Export of", description="A workflow or subject set has only a classifications export."),
+        "resource_id": Param(None, type=["null", "integer"], minimum=1, title="Workflow or subject set id"),
+        "request_new": Param(True, type="boolean", title="Request a new export",
+                             description="Off: re-slice the last download and ask Panoptes for nothing."),
+        "wait_timeout_minutes": Param(360, type="number", exclusiveMinimum=0, maximum=7 * 24 * 60, title="Give up waiting after (minutes)"),
+        "poll_seconds": Param(60, type="integer", minimum=1, maximum=3600, title="Look again every (seconds)"),
+        "spec_file": Param(None, type=["null", "string"], title="Slice spec file (YAML)"),
+        "workflow_ids": Param([], type="array", items={"type": "integer"}, title="Workflow ids"),
+        "min_workflow_version": Param(None, type=["null", "string"], pattern=r"^\d+(\.\d+)?$", title="Minimum workflow version"),
+        "subject_ids": Param([], type="array", items={"type": "string", "pattern": r"^\d+(-\d+)?$"}, title="Subject id ranges (A-B)"),
+        "subject_set_ids": Param([], type="array", items={"type": "integer"}, title="Subject set ids (subject export)"),
+        "since": Param(None, type=["null", "string"], title="created_at from (UTC, inclusive)"),
+        "until": Param(None, type=["null", "string"], title="created_at until (UTC, exclusive)"),
+        "gold": Param("exclude", type="string", enum=["exclude", "only", "include"], title="Gold-standard rows"),
+        "expert": Param("include", type="string", enum=["exclude", "only", "include"], title="Expert rows"),
+        "conn_id": Param("zooniverse_default", type="string", title="Connection id"),
+    },
+)
+def zooniverse_exports():
+    spec = {
+        key: "{{ params.%s }}" % key
+        for key in ("workflow_ids", "min_workflow_version", "subject_ids", "subject_set_ids", "since", "until", "gold", "expert")
+    }
+    for export_type in EXPORT_TYPES:
+        with TaskGroup(group_id=export_type):
+            request = RequestExportOperator(
+                task_id="request", export_type=export_type, export_types="{{ params.export_types }}",
+                request_new="{{ params.request_new }}", **COMMON,
+            )
+            wait = ExportReadySensor(
+                task_id="wait", request=request.output, zooniverse_conn_id="{{ params.conn_id }}", deferrable=DEFERRABLE,
+                wait_timeout_seconds="{{ params.wait_timeout_minutes * 60 }}", poll_seconds="{{ params.poll_seconds }}",
+            )
+            download = DownloadExportOperator(task_id="download", export_type=export_type, request=request.output, **COMMON)
+            request >> wait >> download
+            if export_type in SLICED:
+                sliced = SliceExportOperator(
+                    task_id="slice", export_type=export_type, spec=spec, spec_file="{{ params.spec_file }}", **COMMON,
+                )
+                download >> sliced
+                if export_type == "classifications":
+                    sliced >> FlattenClassificationsOperator(task_id="flatten", slice_report=sliced.output, **COMMON)
+
+
+zooniverse_exports()

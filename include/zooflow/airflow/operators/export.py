@@ -1,0 +1,177 @@
+"""Operators for the export pipeline: request, download, slice, flatten.
+
+Each is a thin shell over ``zooflow.exports``: it finds its paths under the data root, logs what
+the library reports, and returns plain JSON-ready values (never credentials) for XCom.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowSkipException
+
+from zooflow.airflow.assets import EXPORTS_ALIAS, export_asset
+from zooflow.airflow.errors import fail_fast_on_bad_config
+from zooflow.airflow.hooks.zooniverse import PanoptesHook
+from zooflow.exports.download import ProgressLog, download_export, latest_download
+from zooflow.exports.flatten import flatten_export
+from zooflow.exports.media import ExportTarget, RequestOutcome, request_export
+from zooflow.exports.runs import reslice_only, run_spec
+from zooflow.exports.slice_spec import SliceSpec
+from zooflow.exports.slicer import slice_export
+from zooflow.files import atomic_write_json
+from zooflow.paths import DataRoot
+from zooflow.projects import find_project
+
+
+class _ExportOperator(BaseOperator):
+    """What every step shares: which export of which resource of which project."""
+
+    template_fields: Sequence[str] = ("project", "export_type", "resource", "resource_id", "zooniverse_conn_id")
+
+    def __init__(
+        self,
+        *,
+        project: str,
+        export_type: str,
+        resource: str = "project",
+        resource_id: int | str | None = None,
+        zooniverse_conn_id: str = PanoptesHook.default_conn_name,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.project = project
+        self.export_type = export_type
+        self.resource = resource
+        self.resource_id = resource_id
+        self.zooniverse_conn_id = zooniverse_conn_id
+
+    @property
+    def exports_dir(self):
+        resource_id = None if self.resource == "project" else self.resource_id
+        return DataRoot().exports_dir(self.project, self.export_type, self.resource, resource_id)
+
+
+class RequestExportOperator(_ExportOperator):
+    """Ask Panoptes for a fresh export, unless the last request is younger than 24 hours.
+
+    Skipped when ``export_type`` is not among ``export_types``; asks nothing of Panoptes in a
+    backfill (or when ``request_new`` is false), whose runs re-slice the last download.
+    """
+
+    template_fields: Sequence[str] = (*_ExportOperator.template_fields, "export_types", "request_new")
+
+    def __init__(self, *, export_types: Sequence[str] | None = None, request_new: bool | str = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.export_types = export_types
+        self.request_new = request_new
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        if self.export_types is not None and self.export_type not in self.export_types:
+            raise AirflowSkipException(f"the {self.export_type} export was not asked for ({', '.join(self.export_types)})")
+        if reslice_only(context["dag_run"].run_type, self.request_new in (True, "True", "true")):
+            outcome = RequestOutcome.backfill("a backfill re-slices the last downloaded export and requests nothing")
+        else:
+            with fail_fast_on_bad_config(), PanoptesHook(self.zooniverse_conn_id).get_conn():
+                resource_id = int(find_project(self.project).id) if self.resource == "project" else int(self.resource_id)
+                target = ExportTarget(self.resource, resource_id, self.export_type)
+                outcome = request_export(target, self.exports_dir / "last_request.json")
+        self.log.info("%s export: %s", self.export_type, outcome.reason)
+        return outcome.to_dict()
+
+
+class DownloadExportOperator(_ExportOperator):
+    """Download the export the request step waited for; in a backfill, point at the last download."""
+
+    template_fields: Sequence[str] = (*_ExportOperator.template_fields, "request")
+
+    def __init__(self, *, request: dict[str, Any] | Any, progress_every: float = 10.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.request = request
+        self.progress_every = progress_every
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        with fail_fast_on_bad_config():
+            if self.request["action"] == "backfill":
+                path = latest_download(self.exports_dir)
+                self.log.info("Backfill: re-slicing the last download, %s", path.name)
+                return {"path": str(path), "already_downloaded": True}
+            target = ExportTarget(**self.request["target"])
+            with PanoptesHook(self.zooniverse_conn_id).get_conn():
+                result = download_export(
+                    target, self.exports_dir, requested_at=self.request["requested_at"],
+                    progress=ProgressLog(str(target), every=self.progress_every, emit=self.log.info),
+                )
+        self.log.info("%s: %s (%.1f MB)", target, "already downloaded" if result.already_downloaded else "downloaded",
+                      result.bytes / 1e6)
+        return result.to_dict()
+
+
+class SliceExportOperator(_ExportOperator):
+    """Slice the latest download into date partitions and announce them as an Asset event.
+
+    The created_at window is the run's data interval for scheduled runs and backfills (one
+    partition per date), and the spec's own ``since``/``until`` otherwise.
+    """
+
+    template_fields: Sequence[str] = (*_ExportOperator.template_fields, "spec", "spec_file")
+
+    def __init__(self, *, spec: dict[str, Any] | None = None, spec_file: str | None = None, **kwargs: Any) -> None:
+        kwargs.setdefault("outlets", [EXPORTS_ALIAS])
+        super().__init__(**kwargs)
+        self.spec = spec
+        self.spec_file = spec_file
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        with fail_fast_on_bad_config():
+            base = SliceSpec.from_yaml(self.spec_file) if self.spec_file else SliceSpec()
+            overrides = {k: v for k, v in (self.spec or {}).items() if v not in (None, "", [])}
+            spec = SliceSpec.from_mapping(base.to_dict() | overrides) if overrides else base
+            spec = run_spec(spec, context["dag_run"].run_type,
+                            context.get("data_interval_start"), context.get("data_interval_end"))
+            source = latest_download(self.exports_dir)
+            root = DataRoot()
+            report = slice_export(
+                source, root.slices_dir(self.project, self.export_type), spec,
+                progress=ProgressLog(f"slicing {source.name}", every=10.0, emit=self.log.info),
+            )
+        for line in report.summary_lines():
+            self.log.info("%s", line)
+        result = report.to_dict() | {"project": self.project, "export_type": self.export_type}
+        path = atomic_write_json(root.report(self.project, f"slice-{self.export_type}", context["run_id"]), result)
+        self.log.info("Slice report written to %s", path)
+        context["outlet_events"][EXPORTS_ALIAS].add(
+            export_asset(self.project, self.export_type),
+            extra={"project": self.project, "export_type": self.export_type, "source": str(source),
+                   "partitions": result["partitions"], "rows_kept": report.rows_kept, "report": str(path)},
+        )
+        return result
+
+
+class FlattenClassificationsOperator(_ExportOperator):
+    """Flatten each date partition the slice step wrote into a tidy table under the data root."""
+
+    template_fields: Sequence[str] = (*_ExportOperator.template_fields, "slice_report")
+
+    def __init__(self, *, slice_report: dict[str, Any] | Any, **kwargs: Any) -> None:
+        kwargs.setdefault("export_type", "classifications")
+        super().__init__(**kwargs)
+        self.slice_report = slice_report
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        root = DataRoot()
+        workflows = root.exports_dir(self.project, "workflows") / "latest.json"
+        workflows_export = latest_download(workflows.parent) if workflows.exists() else None
+        slices = root.slices_dir(self.project, "classifications")
+        reports = {}
+        with fail_fast_on_bad_config():
+            for day in self.slice_report["partitions"]:
+                for part in sorted((slices / f"created_date={day}").glob("part-*.csv")):
+                    out = root.flat_dir(self.project) / f"created_date={day}" / part.stem
+                    report = flatten_export(part, out, workflows_export=workflows_export)
+                    self.log.info("%s: %d classifications -> %d task rows, %d quarantined", part.name,
+                                  report.rows_read, report.rows_written, report.rows_quarantined)
+                    reports[f"{day}/{part.stem}"] = report.to_dict()
+        return {"partitions": reports}

@@ -1,0 +1,52 @@
+"""Filling the demo project with subjects and classifications, through the real client.
+
+The demo and the tests need a project with something in it; adding it the way a user would (the
+unmodified panoptes-client over HTTP) keeps them honest about what the sandbox accepts.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+from panoptes_client import Project, Subject, SubjectSet, Workflow
+
+from zooflow.sandbox import seed
+from zooflow.sandbox.admin import SandboxAdmin
+
+
+def add_demo_subjects(count: int, *, start: int = 0) -> list[Subject]:
+    """``count`` subjects with remote image URLs in the demo's first set; each knows its true answer."""
+    project = Project.find(slug=seed.DEMO_PROJECT_SLUG)
+    subject_set = next(s for s in SubjectSet.where(project_id=project.id) if s.display_name == seed.DEMO_SUBJECT_SET_NAME)
+    subjects = []
+    for i in range(start, start + count):
+        subject = Subject()
+        subject.links.project = project
+        subject.add_location({"image/png": f"https://example.org/glitch/{i}.png"})
+        subject.metadata.update({"filename": f"glitch-{i}.png", "#truth": seed.DEMO_ANSWERS[i % len(seed.DEMO_ANSWERS)]})
+        subject.save()
+        subjects.append(subject)
+    subject_set.add(subjects)
+    return subjects
+
+
+def demo_workflow_id() -> int:
+    project = Project.find(slug=seed.DEMO_PROJECT_SLUG)
+    return int(next(w for w in Workflow.where(project_id=project.id) if w.display_name == seed.DEMO_WORKFLOW_NAME).id)
+
+
+def classify_on(admin: SandboxAdmin, subjects: list[Subject], days: dict[datetime, int]) -> Counter:
+    """Classifications on given dates (count per date, spread over the subjects); returns the counts per ISO date."""
+    workflow_id = demo_workflow_id()
+    rows: list[dict[str, Any]] = []
+    for day, count in days.items():
+        for i in range(count):
+            subject = subjects[i % len(subjects)]
+            rows.append({
+                "workflow_id": workflow_id, "subject_id": int(subject.id),
+                "answer": subject.metadata["#truth"], "created_at": day.replace(hour=1 + i % 20, minute=i % 60),
+            })
+    admin.add_classifications(rows)
+    return Counter(day.date().isoformat() for day in days for _ in range(days[day]))

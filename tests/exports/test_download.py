@@ -1,0 +1,112 @@
+"""download_export against the sandbox: resume, expiry, integrity, atomicity, skip-if-unchanged."""
+
+from __future__ import annotations
+
+import gzip
+import time
+
+import pytest
+
+from zooflow.errors import ConfigurationError, PanoptesError
+from zooflow.exports import download as download_module
+from zooflow.exports.download import download_export, latest_download, verify_gzip
+from zooflow.exports.media import ExportTarget, describe, export_complete, parse_time, request_export
+from zooflow.panoptes import connect
+from zooflow.sandbox.populate import add_demo_subjects
+
+
+@pytest.fixture(scope="module")
+def ready_export(demo_sandbox, tmp_path_factory):
+    """A ready classifications export of the demo project with some rows in it."""
+    from zooflow.panoptes import PanoptesConfig
+    from zooflow.sandbox import seed
+
+    config = PanoptesConfig(endpoint=demo_sandbox.endpoint, username=seed.DEMO_USER, password=seed.DEMO_PASSWORD)
+    demo_sandbox.admin.configure(export_delay=0.2)
+    with connect(config):
+        add_demo_subjects(8, start=1000)
+        demo_sandbox.admin.run_volunteers(40, seed=9)
+        target = ExportTarget("project", 1, "classifications")
+        demo_sandbox.admin.advance_clock(hours=25)  # other modules may have asked for this export already
+        outcome = request_export(target, tmp_path_factory.mktemp("record") / "last_request.json")
+        deadline = time.monotonic() + 20
+        while not export_complete(describe(target), parse_time(outcome.requested_at)):
+            assert time.monotonic() < deadline, "export never became ready"
+            time.sleep(0.1)
+    return config, target, outcome
+
+
+@pytest.fixture()
+def client(ready_export, demo_sandbox):
+    config, _, _ = ready_export
+    demo_sandbox.admin.configure(drop_download_after_bytes=None, url_lifetime=300, fail_next=[])
+    with connect(config) as client:
+        yield client
+
+
+def test_download_keeps_gzip_bytes_and_points_latest_at_them(ready_export, client, tmp_path) -> None:
+    _, target, outcome = ready_export
+    result = download_export(target, tmp_path, requested_at=outcome.requested_at)
+    assert result.path.endswith(".csv.gz") and not result.already_downloaded
+    with gzip.open(result.path, "rt", encoding="utf-8") as handle:
+        assert handle.readline().startswith("classification_id,user_name,user_id,user_ip,workflow_id")
+    assert latest_download(tmp_path) == type(latest_download(tmp_path))(result.path)
+    assert not list(tmp_path.glob("*.part"))
+    again = download_export(target, tmp_path, requested_at=outcome.requested_at)
+    assert again.already_downloaded and again.path == result.path
+
+
+def test_really_expired_url_is_described_again(ready_export, client, demo_sandbox, tmp_path, monkeypatch) -> None:
+    _, target, outcome = ready_export
+    demo_sandbox.admin.configure(url_lifetime=1)
+    stale = describe(target)
+    time.sleep(1.5)  # the signed URL in `stale` has now expired on the sandbox clock
+    calls = []
+
+    def describe_once_stale(t):
+        calls.append(t)
+        return stale if len(calls) == 1 else describe(t)
+
+    monkeypatch.setattr(download_module, "describe", describe_once_stale)
+    since = demo_sandbox.admin.last_request_id()
+    demo_sandbox.admin.configure(url_lifetime=300)
+    result = download_export(target, tmp_path, requested_at=outcome.requested_at)
+    statuses = [r["status"] for r in demo_sandbox.admin.requests(since_id=since) if r["path"].startswith("/blob/")]
+    assert statuses == [403, 200] and result.attempts == 2 and len(calls) == 2
+    verify_gzip(tmp_path / result.path.rsplit("/", 1)[1])
+
+
+def test_killed_worker_leaves_a_part_file_that_the_retry_resumes(ready_export, client, demo_sandbox, tmp_path) -> None:
+    _, target, outcome = ready_export
+    demo_sandbox.admin.configure(drop_download_after_bytes=500, drop_download_count=10)
+    with pytest.raises(PanoptesError, match="did not complete after 2 attempts .* the next run resumes"):
+        download_export(target, tmp_path, requested_at=outcome.requested_at, max_attempts=2)
+    (part,) = tmp_path.glob("*.part")
+    kept = part.stat().st_size
+    assert kept == 1000
+    demo_sandbox.admin.configure(drop_download_after_bytes=None)
+    result = download_export(target, tmp_path, requested_at=outcome.requested_at)
+    assert result.resumed_from == kept and not list(tmp_path.glob("*.part"))
+    verify_gzip(tmp_path / result.path.rsplit("/", 1)[1])
+
+
+def test_a_corrupt_download_is_discarded_and_the_last_good_file_kept(ready_export, client, tmp_path, monkeypatch) -> None:
+    _, target, outcome = ready_export
+    good = download_export(target, tmp_path, requested_at=outcome.requested_at)
+    good_bytes = (tmp_path / good.path.rsplit("/", 1)[1]).read_bytes()
+    (tmp_path / good.path.rsplit("/", 1)[1]).rename(tmp_path / "classifications-previous.csv.gz")
+
+    def corrupt(url, part, progress, started):
+        part.write_bytes(good_bytes[: len(good_bytes) // 2])
+        return "complete", None
+
+    monkeypatch.setattr(download_module, "_fetch", corrupt)
+    with pytest.raises(PanoptesError, match="not a complete gzip file"):
+        download_export(target, tmp_path, requested_at=outcome.requested_at)
+    assert (tmp_path / "classifications-previous.csv.gz").read_bytes() == good_bytes
+    assert not list(tmp_path.glob("*.part")) and not (tmp_path / good.path.rsplit("/", 1)[1]).exists()
+
+
+def test_an_export_not_ready_is_refused_clearly(client, demo_sandbox, tmp_path) -> None:
+    with pytest.raises(ConfigurationError, match="subject_set 1 classifications export is not ready to download .never requested"):
+        download_export(ExportTarget("subject_set", 1, "classifications"), tmp_path)
