@@ -14,6 +14,7 @@ import sys
 COMMAND_GROUPS = (
     "zooflow.check_cli",
     "zooflow.demo",
+    "zooflow.exports.cli",
     "zooflow.sandbox.cli",
 )
 
