@@ -20,7 +20,8 @@ def zooflow(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture()
-def classified(demo_sandbox) -> int:
+def classified(cli_env, demo_sandbox) -> int:
+    """How many classifications the sandbox holds once cli_env has added its own."""
     return demo_sandbox.admin.state()["classifications"]
 
 
