@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections import Counter
 import shutil
 import subprocess
 import sys
@@ -16,11 +17,17 @@ from pathlib import Path
 
 from zooflow.airflow_env import airflow_env
 from zooflow.errors import ZooflowError
-from zooflow.panoptes import PanoptesConfig
+from zooflow.exports.slicer import SliceReport
+from zooflow.panoptes import PanoptesConfig, connect
 from zooflow.paths import DataRoot
 from zooflow.projects import format_report
 from zooflow.sandbox import seed
+from zooflow.sandbox.populate import add_demo_subjects
 from zooflow.sandbox.process import SandboxProcess
+
+
+DEMO_SUBJECTS = 20
+DEMO_CLASSIFICATIONS = 45
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -69,9 +76,14 @@ def run(args: argparse.Namespace) -> int:
     data_root = workdir / "data"
 
     print("== zooflow demo: the labelling loop against a local Panoptes sandbox ==")
-    with SandboxProcess(workdir / "sandbox", seed="demo", log_path=logs / "sandbox.log") as sandbox:
-        print(f"[1/3] sandbox Panoptes at {sandbox.endpoint} (log {logs / 'sandbox.log'})")
+    with SandboxProcess(workdir / "sandbox", seed="demo", settings={"export_delay": 2},
+                        log_path=logs / "sandbox.log") as sandbox:
+        print(f"[1/4] sandbox Panoptes at {sandbox.endpoint} (log {logs / 'sandbox.log'})")
         panoptes = PanoptesConfig(endpoint=sandbox.endpoint, username=seed.DEMO_USER, password=seed.DEMO_PASSWORD)
+        with connect(panoptes):
+            subjects = add_demo_subjects(DEMO_SUBJECTS)
+        classified = sandbox.admin.run_volunteers(DEMO_CLASSIFICATIONS, seed=1)
+        print(f"      uploaded {len(subjects)} subjects; simulated volunteers made {classified} classifications")
         env = airflow_env(
             airflow_home=workdir / "airflow",
             dags_folder=dags_folder,
@@ -81,15 +93,32 @@ def run(args: argparse.Namespace) -> int:
         )
         step = DemoStep(env, logs)
         step.airflow("db-migrate", "db", "migrate")
-        print(f"[2/3] Airflow metadata database ready ({workdir / 'airflow'})")
+        print(f"[2/4] Airflow metadata database ready ({workdir / 'airflow'})")
         step.airflow(
             "zooniverse_connection_check",
             "dags", "test", "zooniverse_connection_check",
             "--conf", json.dumps({"project": seed.DEMO_PROJECT_SLUG}),
         )
-        print("[3/3] zooniverse_connection_check: success")
-        report_dir = DataRoot(data_root).reports_dir(seed.DEMO_PROJECT_SLUG, "connection_check")
-        latest = max(report_dir.glob("*.json"), key=lambda p: p.stat().st_mtime)
-        print("\n".join("      " + line for line in format_report(json.loads(latest.read_text()))))
-    print("Sandbox stopped; nothing left running. Outputs are under", data_root)
+        print("[3/4] zooniverse_connection_check: success")
+        root = DataRoot(data_root)
+        print("\n".join("      " + line for line in format_report(_latest_report(root, "connection_check"))))
+        step.airflow(
+            "zooniverse_exports",
+            "dags", "test", "zooniverse_exports",
+            "--conf", json.dumps({"project": seed.DEMO_PROJECT_SLUG, "poll_seconds": 1}),
+        )
+        print("[4/4] zooniverse_exports: success — exports requested, built, downloaded, sliced and flattened")
+        for export_type in ("classifications", "subjects"):
+            report = _latest_report(root, f"slice-{export_type}")
+            lines = SliceReport(**{k: report[k] for k in ("source", "kind", "spec", "rows_read", "rows_kept",
+                                                           "rows_quarantined", "partitions", "seconds")},
+                                quarantine_reasons=Counter(report["quarantine_reasons"]),
+                                rows_filtered=Counter(report["rows_filtered"])).summary_lines()
+            print("\n".join("      " + line for line in lines))
+    print(f"Sandbox stopped; nothing left running. Outputs are under {data_root}")
     return 0
+
+
+def _latest_report(root: DataRoot, kind: str) -> dict:
+    folder = root.reports_dir(seed.DEMO_PROJECT_SLUG, kind)
+    return json.loads(max(folder.glob("*.json"), key=lambda p: p.stat().st_mtime).read_text())
