@@ -17,55 +17,56 @@ from pathlib import Path
 from typing import Any
 
 SCHEMA = """
+-- AUTOINCREMENT: like Panoptes' sequences, an id is never handed out again after a delete.
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS users (
-    id INTEGER PRIMARY KEY, login TEXT NOT NULL UNIQUE COLLATE NOCASE, display_name TEXT NOT NULL,
+    id INTEGER PRIMARY KEY AUTOINCREMENT, login TEXT NOT NULL UNIQUE COLLATE NOCASE, display_name TEXT NOT NULL,
     email TEXT, password_hash TEXT NOT NULL, ip TEXT, created_at REAL NOT NULL, updated_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS oauth_applications (
-    id INTEGER PRIMARY KEY, name TEXT NOT NULL, uid TEXT NOT NULL UNIQUE, secret TEXT NOT NULL);
+    id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, uid TEXT NOT NULL UNIQUE, secret TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS sessions (
     id TEXT PRIMARY KEY, csrf_token TEXT NOT NULL, user_id INTEGER, created_wall REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS access_tokens (
-    id INTEGER PRIMARY KEY, token TEXT NOT NULL UNIQUE, refresh_token TEXT UNIQUE, user_id INTEGER,
+    id INTEGER PRIMARY KEY AUTOINCREMENT, token TEXT NOT NULL UNIQUE, refresh_token TEXT UNIQUE, user_id INTEGER,
     application_uid TEXT NOT NULL, created_wall REAL NOT NULL, expires_in INTEGER NOT NULL,
     revoked_wall REAL, previous_refresh_token TEXT);
 CREATE TABLE IF NOT EXISTS projects (
-    id INTEGER PRIMARY KEY, owner_id INTEGER NOT NULL, display_name TEXT NOT NULL, slug TEXT NOT NULL,
+    id INTEGER PRIMARY KEY AUTOINCREMENT, owner_id INTEGER NOT NULL, display_name TEXT NOT NULL, slug TEXT NOT NULL,
     description TEXT, introduction TEXT, primary_language TEXT, private INTEGER NOT NULL,
     configuration TEXT NOT NULL, tags TEXT NOT NULL, created_at REAL NOT NULL, updated_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS workflows (
-    id INTEGER PRIMARY KEY, project_id INTEGER NOT NULL, display_name TEXT NOT NULL, tasks TEXT NOT NULL,
+    id INTEGER PRIMARY KEY AUTOINCREMENT, project_id INTEGER NOT NULL, display_name TEXT NOT NULL, tasks TEXT NOT NULL,
     first_task TEXT, primary_language TEXT, active INTEGER NOT NULL, mobile_friendly INTEGER NOT NULL,
     configuration TEXT NOT NULL, retirement TEXT NOT NULL, major_version INTEGER NOT NULL,
     minor_version INTEGER NOT NULL, finished_at REAL, created_at REAL NOT NULL, updated_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS workflow_versions (
-    id INTEGER PRIMARY KEY, workflow_id INTEGER NOT NULL, major_version INTEGER NOT NULL,
+    id INTEGER PRIMARY KEY AUTOINCREMENT, workflow_id INTEGER NOT NULL, major_version INTEGER NOT NULL,
     minor_version INTEGER NOT NULL, display_name TEXT NOT NULL, first_task TEXT, tasks TEXT NOT NULL,
     strings TEXT NOT NULL, created_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS workflow_subject_sets (
     workflow_id INTEGER NOT NULL, subject_set_id INTEGER NOT NULL, PRIMARY KEY (workflow_id, subject_set_id));
 CREATE INDEX IF NOT EXISTS wss_set ON workflow_subject_sets (subject_set_id);
 CREATE TABLE IF NOT EXISTS subject_sets (
-    id INTEGER PRIMARY KEY, project_id INTEGER NOT NULL, display_name TEXT NOT NULL, metadata TEXT NOT NULL,
+    id INTEGER PRIMARY KEY AUTOINCREMENT, project_id INTEGER NOT NULL, display_name TEXT NOT NULL, metadata TEXT NOT NULL,
     created_at REAL NOT NULL, updated_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS subjects (
-    id INTEGER PRIMARY KEY, project_id INTEGER NOT NULL, upload_user_id INTEGER NOT NULL,
+    id INTEGER PRIMARY KEY AUTOINCREMENT, project_id INTEGER NOT NULL, upload_user_id INTEGER NOT NULL,
     metadata TEXT NOT NULL, locations TEXT NOT NULL, external_id TEXT, created_at REAL NOT NULL,
     updated_at REAL NOT NULL, deleted_at REAL);
 CREATE INDEX IF NOT EXISTS subjects_uploader ON subjects (upload_user_id);
 CREATE TABLE IF NOT EXISTS set_member_subjects (
-    id INTEGER PRIMARY KEY, subject_set_id INTEGER NOT NULL, subject_id INTEGER NOT NULL,
+    id INTEGER PRIMARY KEY AUTOINCREMENT, subject_set_id INTEGER NOT NULL, subject_id INTEGER NOT NULL,
     priority REAL, random REAL NOT NULL, created_at REAL NOT NULL, updated_at REAL NOT NULL,
     UNIQUE (subject_id, subject_set_id));
 CREATE INDEX IF NOT EXISTS sms_set ON set_member_subjects (subject_set_id, subject_id);
 CREATE TABLE IF NOT EXISTS subject_workflow_statuses (
-    id INTEGER PRIMARY KEY, subject_id INTEGER NOT NULL, workflow_id INTEGER NOT NULL,
+    id INTEGER PRIMARY KEY AUTOINCREMENT, subject_id INTEGER NOT NULL, workflow_id INTEGER NOT NULL,
     classifications_count INTEGER NOT NULL DEFAULT 0, retired_at REAL, retirement_reason TEXT,
     created_at REAL NOT NULL, updated_at REAL NOT NULL, UNIQUE (subject_id, workflow_id));
 CREATE INDEX IF NOT EXISTS sws_workflow ON subject_workflow_statuses (workflow_id, retired_at);
 CREATE TABLE IF NOT EXISTS classifications (
-    id INTEGER PRIMARY KEY, project_id INTEGER NOT NULL, workflow_id INTEGER NOT NULL,
+    id INTEGER PRIMARY KEY AUTOINCREMENT, project_id INTEGER NOT NULL, workflow_id INTEGER NOT NULL,
     workflow_version TEXT NOT NULL, user_id INTEGER, user_ip TEXT NOT NULL, gold_standard INTEGER,
     expert TEXT, metadata TEXT NOT NULL, annotations TEXT NOT NULL, created_at REAL NOT NULL,
     updated_at REAL NOT NULL);
@@ -79,17 +80,17 @@ CREATE TABLE IF NOT EXISTS blobs (
     path TEXT PRIMARY KEY, content_type TEXT NOT NULL, content_encoding TEXT, content_disposition TEXT,
     size INTEGER NOT NULL, etag TEXT NOT NULL, updated_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS media (
-    id INTEGER PRIMARY KEY, linked_type TEXT NOT NULL, linked_id INTEGER NOT NULL, export_type TEXT NOT NULL,
+    id INTEGER PRIMARY KEY AUTOINCREMENT, linked_type TEXT NOT NULL, linked_id INTEGER NOT NULL, export_type TEXT NOT NULL,
     blob_path TEXT NOT NULL, state TEXT NOT NULL, recipients TEXT NOT NULL, accepted_at REAL,
     created_at REAL NOT NULL, updated_at REAL NOT NULL, UNIQUE (linked_type, linked_id, export_type));
 CREATE TABLE IF NOT EXISTS export_jobs (
-    id INTEGER PRIMARY KEY, medium_id INTEGER NOT NULL, run_at REAL NOT NULL, base_url TEXT NOT NULL,
+    id INTEGER PRIMARY KEY AUTOINCREMENT, medium_id INTEGER NOT NULL, run_at REAL NOT NULL, base_url TEXT NOT NULL,
     done_at REAL);
 CREATE INDEX IF NOT EXISTS export_jobs_due ON export_jobs (done_at, run_at);
 CREATE TABLE IF NOT EXISTS oracle (
     key TEXT NOT NULL, value TEXT NOT NULL, label TEXT NOT NULL, PRIMARY KEY (key, value));
 CREATE TABLE IF NOT EXISTS request_log (
-    id INTEGER PRIMARY KEY, wall_time REAL NOT NULL, sandbox_time REAL NOT NULL, method TEXT NOT NULL,
+    id INTEGER PRIMARY KEY AUTOINCREMENT, wall_time REAL NOT NULL, sandbox_time REAL NOT NULL, method TEXT NOT NULL,
     path TEXT NOT NULL, query TEXT NOT NULL, status INTEGER NOT NULL, bytes INTEGER NOT NULL, detail TEXT);
 """
 

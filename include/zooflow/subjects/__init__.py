@@ -1,0 +1,1 @@
+"""Subjects and subject sets: uploads, duplicates, metadata."""
