@@ -168,6 +168,7 @@ def upload_subjects(
     """
     items = list(items)
     _check(items, key_field)
+    keys = [item.key for item in items]
     client = Panoptes.client()
     subject_set = find_subject_set(project, set_name)
     report = UploadReport(subject_set_id=0, created_set=subject_set is None)
