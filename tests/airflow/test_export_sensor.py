@@ -12,7 +12,7 @@ from sqlalchemy import select
 from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout, TaskDeferred
 
 from zooflow.airflow.sensors.export import ExportReadySensor
-from zooflow.airflow.triggers.export import ExportReadyTrigger
+from zooflow.airflow.triggers.panoptes import PanoptesCheckTrigger
 from zooflow.exports.media import ExportTarget, describe, export_complete, parse_time, request_export
 from zooflow.panoptes import connect
 from zooflow.sandbox import seed
@@ -42,8 +42,9 @@ def test_defers_to_the_trigger_while_the_export_is_building(fresh_request) -> No
     with pytest.raises(TaskDeferred) as deferred:
         sensor.execute(context={})
     trigger = deferred.value.trigger
-    assert isinstance(trigger, ExportReadyTrigger) and deferred.value.method_name == "execute_complete"
-    assert trigger.target == TARGET and trigger.requested_at == fresh_request["requested_at"]
+    assert isinstance(trigger, PanoptesCheckTrigger) and deferred.value.method_name == "execute_complete"
+    assert trigger.check == "zooflow.exports.media.export_ready_check"
+    assert trigger.check_kwargs == {"target": TARGET, "requested_at": fresh_request["requested_at"]}
     assert 590 < trigger.end_time - time.time() <= 600 and trigger.poll_interval == 5
 
 
@@ -61,11 +62,11 @@ def test_a_backfill_has_nothing_to_wait_for() -> None:
 
 def test_events_become_results_or_clear_failures(fresh_request) -> None:
     sensor = ExportReadySensor(task_id="wait", request=fresh_request, timeout=7200)
-    ok = {"status": "success", "media_id": "3", "updated_at": "2026-01-01T00:00:00+00:00", "state": "ready"}
-    assert sensor.execute_complete({}, ok) == ok
+    ok = {"status": "success", "done": True, "state": "ready", "detail": {"media_id": "3"}}
+    assert sensor.execute_complete({}, ok) == {"done": True, "state": "ready", "detail": {"media_id": "3"}}
     with pytest.raises(AirflowSensorTimeout, match=r"still 'creating' after 2\.0 h\. Panoptes never reports a failed export"):
         sensor.execute_complete({}, {"status": "timeout", "state": "creating"})
-    with pytest.raises(AirflowException, match="waiting for the export failed: ConnectionError"):
+    with pytest.raises(AirflowException, match="waiting on Panoptes failed: ConnectionError"):
         sensor.execute_complete({}, {"status": "error", "message": "ConnectionError: refused"})
 
 

@@ -23,9 +23,7 @@ from zooflow.exports.media import (
     EXPORT_TYPES,
     ExportTarget,
     RequestOutcome,
-    describe,
-    export_complete,
-    parse_time,
+    export_ready_check,
     request_export,
     stuck_message,
 )
@@ -138,15 +136,13 @@ def run_wait(args: argparse.Namespace) -> int:
     with connect(config_from_args(args)):
         for target, folder in _targets(args):
             outcome = _outcome(folder, target)
-            requested_at = parse_time(outcome.requested_at)
             deadline = time.monotonic() + args.timeout * 60
-            while not export_complete(media := describe(target), requested_at):
+            while not (check := export_ready_check(outcome.target, outcome.requested_at)).done:
                 if time.monotonic() >= deadline:
-                    raise ConfigurationError(stuck_message(target, media.state if media else "absent",
-                                                           outcome.requested_at, args.timeout * 60))
+                    raise ConfigurationError(stuck_message(target, check.state, outcome.requested_at, args.timeout * 60))
                 time.sleep(args.poll)
-            results.append({"target": str(target), "media_id": media.media_id, "updated_at": media.updated_at.isoformat()})
-            lines.append(f"{target}: ready (updated {media.updated_at:%Y-%m-%d %H:%M:%S} UTC)")
+            results.append({"target": str(target)} | check.detail)
+            lines.append(f"{target}: ready (updated {check.detail['updated_at']})")
     _print(args, results, lines)
     return 0
 

@@ -20,6 +20,7 @@ from typing import Any
 import requests
 from panoptes_client import Panoptes
 
+from zooflow.checks import Check
 from zooflow.errors import ConfigurationError, PanoptesError
 from zooflow.files import atomic_write_json
 
@@ -235,3 +236,11 @@ def stuck_message(target: ExportTarget, state: str, requested_at: str, waited_se
         "page; request again once 24 h have passed since the last request, or allow a longer wait for very "
         "large projects."
     )
+
+
+def export_ready_check(target: dict[str, Any], requested_at: str) -> Check:
+    """The export wait's check: ready, and built after the request (not yesterday's file)."""
+    media = describe(ExportTarget(**target))
+    if export_complete(media, parse_time(requested_at)):
+        return Check(True, media.state, {"media_id": media.media_id, "updated_at": media.updated_at.isoformat()})
+    return Check(False, media.state if media else "never requested")

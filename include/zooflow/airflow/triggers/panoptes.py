@@ -1,8 +1,9 @@
-"""The trigger that waits in the triggerer until Panoptes has built an export.
+"""The trigger that waits in the triggerer until a zooflow check on Panoptes says done.
 
-Export generation takes minutes to hours and Panoptes never reports a failure, so the wait must
-hold no worker slot and must end by itself: it stops at ``end_time`` with a "timeout" event
-rather than relying on the scheduler (``dag.test()`` applies no defer timeout at all).
+Exports take hours to build and batches days to retire; the waits must hold no worker slot and
+must end by themselves: the trigger stops at ``end_time`` with a "timeout" event instead of relying
+on the scheduler (``dag.test()`` applies no defer timeout at all). What is checked is a library
+function named by dotted path, so one trigger serves every wait and stores no code, only names.
 """
 
 from __future__ import annotations
@@ -12,20 +13,21 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+from airflow.sdk._shared.module_loading import import_string
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from zooflow.airflow.hooks.zooniverse import PanoptesHook
-from zooflow.exports.media import ExportMedia, ExportTarget, describe, export_complete, parse_time
+from zooflow.checks import Check
 from zooflow.panoptes import ZooflowPanoptes, connect
 
 
-def _describe_with(client: ZooflowPanoptes, target: ExportTarget) -> ExportMedia | None:
+def _check_with(client: ZooflowPanoptes, check: str, kwargs: dict[str, Any]) -> Check:
     with client:
-        return describe(target)
+        return import_string(check)(**kwargs)
 
 
-class ExportReadyTrigger(BaseTrigger):
-    """Poll an export's description until it is ready and newer than ``requested_at``.
+class PanoptesCheckTrigger(BaseTrigger):
+    """Run ``check(**check_kwargs)`` every ``poll_interval`` seconds until it is done or ``end_time`` passes.
 
     Serialized with the connection id only: credentials are looked up in the triggerer and never
     stored in the trigger table.
@@ -34,15 +36,15 @@ class ExportReadyTrigger(BaseTrigger):
     def __init__(
         self,
         *,
-        target: dict[str, Any],
-        requested_at: str,
+        check: str,
+        check_kwargs: dict[str, Any],
         end_time: float,
         zooniverse_conn_id: str = PanoptesHook.default_conn_name,
         poll_interval: float = 60.0,
     ) -> None:
         super().__init__()
-        self.target = target
-        self.requested_at = requested_at
+        self.check = check
+        self.check_kwargs = check_kwargs
         self.end_time = end_time
         self.zooniverse_conn_id = zooniverse_conn_id
         self.poll_interval = poll_interval
@@ -51,8 +53,8 @@ class ExportReadyTrigger(BaseTrigger):
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
             {
-                "target": self.target,
-                "requested_at": self.requested_at,
+                "check": self.check,
+                "check_kwargs": self.check_kwargs,
                 "end_time": self.end_time,
                 "zooniverse_conn_id": self.zooniverse_conn_id,
                 "poll_interval": self.poll_interval,
@@ -60,21 +62,18 @@ class ExportReadyTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        target = ExportTarget(**self.target)
-        requested_at = parse_time(self.requested_at)
         try:
             config = await PanoptesHook(self.zooniverse_conn_id).aget_config()
             client = await asyncio.to_thread(connect, config)
             while True:
-                media = await asyncio.to_thread(_describe_with, client, target)
-                if export_complete(media, requested_at):
-                    yield TriggerEvent({"status": "success", "media_id": media.media_id,
-                                        "updated_at": media.updated_at.isoformat(), "state": media.state})
+                result = await asyncio.to_thread(_check_with, client, self.check, self.check_kwargs)
+                if result.done:
+                    yield TriggerEvent({"status": "success"} | result.to_dict())
                     return
                 if time.time() >= self.end_time:
-                    yield TriggerEvent({"status": "timeout", "state": media.state if media else "never requested"})
+                    yield TriggerEvent({"status": "timeout", "state": result.state})
                     return
-                self.log.info("%s is %s; next look in %.0f s", target, media.state if media else "absent", self.poll_interval)
+                self.log.info("%s: %s; next look in %.0f s", self.check.rsplit(".", 1)[-1], result.state, self.poll_interval)
                 await asyncio.sleep(self.poll_interval)
         except Exception as exc:  # noqa: BLE001 - the task, not the triggerer, must see the failure
             yield TriggerEvent({"status": "error", "message": f"{type(exc).__name__}: {exc}"})
