@@ -12,6 +12,7 @@ import sys
 
 # Modules that expose register(subparsers); imported lazily so `zooflow --help` stays fast.
 COMMAND_GROUPS = (
+    "zooflow.al.cli",
     "zooflow.check_cli",
     "zooflow.demo",
     "zooflow.exports.cli",

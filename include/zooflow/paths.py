@@ -54,6 +54,10 @@ class DataRoot:
         """Flattened classification tables, one per date partition."""
         return self.project_dir(project) / "flat"
 
+    def al_dir(self, project: str, workflow_id: int | str) -> Path:
+        """Active-learning rounds of one workflow: ``state.json``, ``round-NNN/``, ``learning_curve.png``."""
+        return self.project_dir(project) / "al" / f"workflow-{safe_name(str(workflow_id))}"
+
     def reports_dir(self, project: str, kind: str) -> Path:
         """The reports of one kind (``connection_check``, ``slice``, ...) for one project."""
         return self.project_dir(project) / "reports" / safe_name(kind)

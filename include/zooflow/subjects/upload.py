@@ -136,9 +136,21 @@ def _create_subject(client: Panoptes, project: Project, item: UploadItem) -> int
         subject.metadata.update(item.metadata)
         subject.save()
         upload_urls = [next(iter(location.values())) for location in subject.raw["locations"][: len(media)]]
-    for (mime, data), url in zip(media, upload_urls):
-        _put_media(url, mime, data)
+        try:
+            for (mime, data), url in zip(media, upload_urls):
+                _put_media(url, mime, data)
+        except PanoptesError:
+            _discard(subject)
+            raise
     return int(subject.id)
+
+
+def _discard(subject: Subject) -> None:
+    """A subject whose media never arrived is deleted, so no keyed orphan outlives the failure."""
+    try:
+        Subject.find(subject.id).delete()
+    except PanoptesAPIException as exc:
+        log.warning("Could not delete subject %s, whose media failed to upload: %s", subject.id, exc)
 
 
 def _link(subject_set_id: int, subject_ids: Sequence[int]) -> None:

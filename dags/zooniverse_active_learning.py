@@ -1,0 +1,98 @@
+"""
+### Zooniverse active learning
+
+Once volunteers have labelled (retired) the current batch, chooses the next batch by active
+learning and uploads it as a new subject set — the founding glitch pipeline, round after round.
+
+1. **plan** — reads the project's active-learning config and the round state: which round is next,
+   and which subject set is the batch volunteers are labelling now.
+2. **wait_for_batch** — waits (in the triggerer) until that batch is retired: by default the founding
+   rule, the workflow's `subjects_count` equals its `retired_set_member_subjects_count`; with
+   `retirement_mode: precise`, every subject of the batch has a retired status. The first round has
+   no earlier batch and proceeds.
+3. **select** — forms one label per subject from the latest classification export (majority with a
+   minimum number of votes and an agreement threshold; ties and low agreement are reported and left
+   out), teaches a modAL learner only those labels and the pool's known ones, and chooses the `k` most
+   informative items plus up to `m` per class above a probability threshold. Draws their images and
+   writes the manifest. Items already uploaded or labelled are never chosen again.
+4. **upload** — creates the subject set, uploads the subjects in parallel with hidden metadata
+   (`#pool_id`, `#al_round`, `#query_reason`, `#model_probability`; volunteers see none of it), links
+   them, then links the set to the workflow. A rerun after a failure uploads only what is missing; a
+   set left empty by a failure is removed. Skipped in a **dry run**, which does not wait for the current
+   batch either: it previews the next one from the labels there are now, writing manifest and images only.
+
+**Triggers**: each new classification export of the project (the Asset event of `zooniverse_exports`),
+and by hand with the form. **Config**: a YAML file (`config`, default `$ZOOFLOW_AL_CONFIG`) with at least
+`pool` (CSV or Parquet: an id column, features, optionally known labels) and `workflow_id`; see the README.
+**Outputs** under `$ZOOFLOW_DATA_ROOT/projects/<owner__name>/al/workflow-<id>/`: `state.json`, one folder
+per round (manifest, images, model, metrics, consensus, uploaded ids) and `learning_curve.png`.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+from airflow.sdk import Param, dag
+
+from zooflow.airflow.assets import export_asset
+from zooflow.airflow.operators.al import PlanRoundOperator, SelectRoundOperator, UploadRoundOperator
+from zooflow.airflow.sensors.retirement import BatchRetiredSensor
+
+PROJECT = os.environ.get("ZOOFLOW_PROJECT", "")
+DEFERRABLE = os.environ.get("ZOOFLOW_DEFERRABLE", "true").strip().lower() not in ("false", "0", "no")
+COMMON = {
+    "project": "{{ params.project }}",
+    "config": "{{ params.config }}",
+    "overrides": {key: "{{ params.%s }}" % key for key in ("k", "m", "threshold", "strategy", "seed", "retirement_mode")},
+    "zooniverse_conn_id": "{{ params.conn_id }}",
+}
+
+
+@dag(
+    dag_id="zooniverse_active_learning",
+    # A new classification export of the configured project starts a round; without one, manual only.
+    schedule=[export_asset(PROJECT, "classifications")] if PROJECT else None,
+    catchup=False,
+    max_active_runs=1,
+    tags=["zooniverse", "active-learning"],
+    doc_md=__doc__,
+    render_template_as_native_obj=True,
+    default_args={"owner": "zooflow", "retries": 2, "retry_delay": timedelta(minutes=1)},
+    params={
+        "project": Param(PROJECT, type="string", title="Project", description="Slug (owner/name) or id."),
+        "config": Param(os.environ.get("ZOOFLOW_AL_CONFIG", ""), type="string", title="Active-learning config (YAML)"),
+        "subject_set_name": Param(None, type=["null", "string"], title="Subject set name",
+                                  description="Empty: the config's template, e.g. al-round-002-2026-11-21."),
+        "k": Param(None, type=["null", "integer"], minimum=0, maximum=1000, title="Most uncertain items (k)"),
+        "m": Param(None, type=["null", "integer"], minimum=0, maximum=1000, title="High-probability items per class (m)"),
+        "threshold": Param(None, type=["null", "number"], minimum=0, maximum=1, title="Probability threshold"),
+        "strategy": Param(None, type=["null", "string"], enum=[None, "uncertainty", "margin", "entropy"], title="Query strategy"),
+        "seed": Param(None, type=["null", "integer"], title="Random seed"),
+        "retirement_mode": Param(None, type=["null", "string"], enum=[None, "counts", "precise"], title="Batch retired when"),
+        "dry_run": Param(False, type="boolean", title="Dry run", description="Write manifest and images; upload nothing."),
+        "wait_timeout_minutes": Param(60, type="number", exclusiveMinimum=0, title="Give up waiting after (minutes)"),
+        "poll_seconds": Param(60, type="integer", minimum=1, maximum=3600, title="Look again every (seconds)"),
+        "conn_id": Param("zooniverse_default", type="string", title="Connection id"),
+    },
+)
+def zooniverse_active_learning():
+    plan = PlanRoundOperator(task_id="plan", **COMMON)
+    wait = BatchRetiredSensor(
+        task_id="wait_for_batch",
+        workflow_id=plan.output["workflow_id"],
+        subject_set_ids=plan.output["current_batch_sets"],
+        retirement_mode=plan.output["retirement_mode"],
+        dry_run="{{ params.dry_run }}",
+        zooniverse_conn_id="{{ params.conn_id }}",
+        deferrable=DEFERRABLE,
+        wait_timeout_seconds="{{ params.wait_timeout_minutes * 60 }}",
+        poll_seconds="{{ params.poll_seconds }}",
+    )
+    select = SelectRoundOperator(task_id="select", set_name="{{ params.subject_set_name }}",
+                                 dry_run="{{ params.dry_run }}", **COMMON)
+    upload = UploadRoundOperator(task_id="upload", selection=select.output, **COMMON)
+    plan >> wait >> select >> upload
+
+
+zooniverse_active_learning()

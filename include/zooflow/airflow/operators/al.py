@@ -1,0 +1,123 @@
+"""Operators for the active-learning round: plan, select, upload.
+
+Thin shells over ``zooflow.al.round``: they read the project's AL config (with the trigger form's
+values on top), find the round state and the latest classification download under the data root,
+and hand back JSON-ready values (never credentials) for XCom.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowSkipException
+from panoptes_client import Workflow
+
+from zooflow.airflow.errors import fail_fast_on_bad_config
+from zooflow.airflow.hooks.zooniverse import PanoptesHook
+from zooflow.al.round import RoundConfig, Selection, select_round, upload_round
+from zooflow.al.state import RoundState
+from zooflow.exports.download import latest_download
+from zooflow.paths import DataRoot, safe_name
+from zooflow.projects import find_project
+
+FORM_SETTINGS = ("k", "m", "threshold", "strategy", "seed", "retirement_mode")
+
+
+class _RoundOperator(BaseOperator):
+    template_fields: Sequence[str] = ("project", "config", "overrides", "zooniverse_conn_id")
+
+    def __init__(self, *, project: str, config: str | None, overrides: dict[str, Any] | None = None,
+                 zooniverse_conn_id: str = PanoptesHook.default_conn_name, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.project = project
+        self.config = config
+        self.overrides = overrides
+        self.zooniverse_conn_id = zooniverse_conn_id
+
+    def round_config(self) -> RoundConfig:
+        overrides = {k: v for k, v in (self.overrides or {}).items() if k in FORM_SETTINGS}
+        return RoundConfig.load(self.config, overrides)
+
+    def state(self, config: RoundConfig) -> RoundState:
+        return RoundState(DataRoot().al_dir(self.project, config.workflow_id))
+
+
+class PlanRoundOperator(_RoundOperator):
+    """Check the settings, and say which round comes next and which batch must be retired first.
+
+    Pushes ``workflow_id``, ``current_batch_sets`` and ``retirement_mode`` as XCom keys for the sensor.
+    """
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        with fail_fast_on_bad_config():
+            config = self.round_config()
+            state = self.state(config)
+        pending = state.pending()
+        plan = {
+            "workflow_id": config.workflow_id,
+            "round": pending["round"] if pending else state.next_round(),
+            "resuming": bool(pending),
+            "current_batch_sets": [] if pending else state.current_batch_sets(),
+            "retirement_mode": config.retirement_mode,
+        }
+        for key in ("workflow_id", "current_batch_sets", "retirement_mode"):
+            context["ti"].xcom_push(key=key, value=plan[key])
+        self.log.info("Round %d%s; batch to wait for: %s", plan["round"], " (resuming)" if pending else "",
+                      plan["current_batch_sets"] or "none (first round, or resuming)")
+        return plan
+
+
+class SelectRoundOperator(_RoundOperator):
+    """Consensus labels from the latest classification export, retrain, choose, draw, write the manifest."""
+
+    template_fields: Sequence[str] = (*_RoundOperator.template_fields, "set_name", "dry_run")
+
+    def __init__(self, *, set_name: str | None = None, dry_run: bool | str = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.set_name = set_name
+        self.dry_run = dry_run
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        dry_run = self.dry_run in (True, "True", "true")
+        with fail_fast_on_bad_config():
+            config = self.round_config()
+            exports_dir = DataRoot().exports_dir(self.project, "classifications")
+            exports = [latest_download(exports_dir)] if (exports_dir / "latest.json").exists() else []
+            if not exports:
+                self.log.warning("No classification export downloaded yet: this round has no volunteer labels")
+            state = self.state(config)
+            selection = select_round(config, state, exports, set_name=self.set_name or None, dry_run=dry_run,
+                                     dry_run_dir=state.folder / "dry-runs" / safe_name(context["run_id"]))
+        for line in selection.consensus:
+            self.log.info("%s", line)
+        self.log.info("Round %d: %d items chosen (%s) from %d labelled; held-out accuracy %s, F1 %s; manifest %s",
+                      selection.round, len(selection.picks), selection.reasons, selection.labelled,
+                      selection.metrics.get("accuracy"), selection.metrics.get("f1"), selection.manifest)
+        return selection.to_dict()
+
+
+class UploadRoundOperator(_RoundOperator):
+    """Upload the chosen batch as a new subject set and link it to the workflow (skipped in a dry run)."""
+
+    template_fields: Sequence[str] = (*_RoundOperator.template_fields, "selection")
+
+    def __init__(self, *, selection: dict[str, Any] | Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.selection = selection
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        selection = Selection(**self.selection)
+        if selection.dry_run:
+            raise AirflowSkipException(f"dry run: manifest and images are in {selection.folder}; nothing uploaded")
+        with fail_fast_on_bad_config():
+            config = self.round_config()
+            with PanoptesHook(self.zooniverse_conn_id).get_conn():
+                project = find_project(self.project)
+                workflow = Workflow.find(config.workflow_id)
+                report = upload_round(selection, self.state(config), project, workflow)
+        self.log.info("Round %d: subject set %s %r holds %d subjects (%d new, %d resumed, %d already there)",
+                      selection.round, report.subject_set_id, selection.set_name, len(report.subject_ids),
+                      report.created, report.resumed, report.already_linked)
+        return report.to_dict()

@@ -1,0 +1,47 @@
+"""Waiting for volunteers to retire the current batch before the next one is chosen."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from zooflow.airflow.sensors.panoptes import PanoptesCheckSensor
+from zooflow.retirement import still_unretired_message
+
+
+class BatchRetiredSensor(PanoptesCheckSensor):
+    """Succeed once the workflow's current batch is fully retired.
+
+    :param workflow_id: the workflow volunteers classify in.
+    :param subject_set_ids: the sets of the current batch; empty for the first round, which has no
+        earlier batch and so proceeds at once.
+    :param retirement_mode: "counts" (the workflow's two counters are equal, the founding rule) or
+        "precise" (every subject of the batch has a retired status).
+    :param dry_run: a dry run previews the next batch from the labels there are now: it does not wait.
+    """
+
+    check = "zooflow.retirement.batch_retired_check"
+    template_fields: Sequence[str] = (*PanoptesCheckSensor.template_fields, "workflow_id", "subject_set_ids",
+                                      "retirement_mode", "dry_run")
+    ui_color = "#e3ecf8"
+
+    def __init__(self, *, workflow_id: int | str, subject_set_ids: Sequence[int] | Any = (),
+                 retirement_mode: str = "counts", dry_run: bool | str = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.dry_run = dry_run
+        self.workflow_id = workflow_id
+        self.subject_set_ids = subject_set_ids
+        self.retirement_mode = retirement_mode
+
+    def check_kwargs(self) -> dict[str, Any] | None:
+        if self.dry_run in (True, "True", "true"):
+            self.log.info("Dry run: previewing the next batch without waiting for the current one")
+            return None
+        if not self.subject_set_ids:
+            self.log.info("No earlier batch: the first round proceeds")
+            return None
+        return {"workflow_id": int(self.workflow_id), "subject_set_ids": [int(s) for s in self.subject_set_ids],
+                "mode": self.retirement_mode}
+
+    def timeout_message(self, state: str) -> str:
+        return still_unretired_message(int(self.workflow_id), state, self.timeout)

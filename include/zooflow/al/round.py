@@ -1,0 +1,249 @@
+"""One round of the active-learning loop: labels in, the next batch chosen, drawn, and uploaded.
+
+A round is two steps with the state written between them. ``select_round`` reads the volunteers'
+consensus from the latest classification export, teaches the learner only those labels (and the
+pool's known ones), chooses the batch, draws its images and writes the manifest. ``upload_round``
+puts that manifest into a new subject set and links it to the workflow. A failure in between
+resumes from the written manifest: the same items, never chosen again, never uploaded twice.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+from collections import Counter
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import joblib
+import yaml
+
+from zooflow.al.labels import consensus_from_export
+from zooflow.al.learner import STRATEGIES, make_estimator, metrics, select_batch
+from zooflow.al.pool import load_pool
+from zooflow.al.render import load_renderer
+from zooflow.al.state import RoundState
+from zooflow.errors import ConfigurationError
+from zooflow.files import atomic_write_bytes, atomic_write_json
+from zooflow.subjects.upload import UploadItem, UploadReport, upload_subjects
+
+log = logging.getLogger(__name__)
+
+KEY = "#pool_id"  # hidden from volunteers; carries each item's id through the whole round trip
+HIDDEN = ("#pool_id", "#al_round", "#query_reason", "#model_probability")
+
+
+@dataclass(frozen=True)
+class RoundConfig:
+    """A project's active-learning settings: a YAML file, with the trigger form's values on top."""
+
+    pool: Path
+    workflow_id: int
+    id_column: str = "id"
+    label_column: str | None = None
+    renderer: str | None = None
+    task: str = "T0"
+    answer_map: dict[str, str] | None = None
+    min_votes: int = 3
+    agreement: float = 0.5
+    k: int = 5
+    m: int = 5
+    threshold: float = 0.6
+    strategy: str = "uncertainty"
+    seed: int = 0
+    estimator: str | None = None
+    set_name_template: str = "al-round-{round:03d}-{date}"
+    retirement_mode: str = "counts"
+
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise ConfigurationError(f"strategy must be one of {', '.join(STRATEGIES)}, not {self.strategy!r}")
+        if self.k < 0 or self.m < 0 or self.k + self.m == 0:
+            raise ConfigurationError(f"a batch needs k + m > 0 items (k={self.k}, m={self.m})")
+        if not 0 <= self.threshold <= 1 or not 0 < self.agreement <= 1:
+            raise ConfigurationError("threshold must lie in [0, 1] and agreement in (0, 1]")
+        if self.min_votes < 1:
+            raise ConfigurationError("min_votes must be at least 1")
+
+    @classmethod
+    def load(cls, path: str | Path | None, overrides: dict[str, Any] | None = None) -> RoundConfig:
+        data: dict[str, Any] = {}
+        if path:
+            try:
+                data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+            except FileNotFoundError:
+                raise ConfigurationError(f"active-learning config {path} does not exist") from None
+            except yaml.YAMLError as exc:
+                raise ConfigurationError(f"active-learning config {path} is not valid YAML: {exc}") from None
+        data |= {k: v for k, v in (overrides or {}).items() if v not in (None, "")}
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigurationError(f"unknown active-learning setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        for required in ("pool", "workflow_id"):
+            if not data.get(required):
+                raise ConfigurationError(f"the active-learning config needs {required!r}")
+        data["pool"] = Path(data["pool"]).expanduser()
+        if path and not data["pool"].is_absolute():
+            data["pool"] = Path(path).parent / data["pool"]
+        try:
+            return cls(**data | {"workflow_id": int(data["workflow_id"])})
+        except (TypeError, ValueError) as exc:
+            raise ConfigurationError(f"bad active-learning setting: {exc}") from None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
+
+
+@dataclass
+class Selection:
+    """What ``select_round`` decided, as JSON-ready values (XCom, the CLI, the report)."""
+
+    round: int
+    set_name: str
+    folder: str
+    manifest: str
+    picks: list[dict[str, Any]]
+    labelled: int
+    consensus: list[str]  # summary lines; the full report is consensus.json in the round's folder
+    metrics: dict[str, Any]
+    resumed: bool = False
+    dry_run: bool = False
+    learning_curve: str | None = None
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _manifest_rows(picks: list[dict[str, Any]], images: dict[str, list[Path]], number: int) -> tuple[list[str], list[dict]]:
+    width = max((len(files) for files in images.values()), default=0)
+    header = [f"image_{i}" for i in range(width)] + list(HIDDEN)
+    rows = []
+    for pick in picks:
+        row = {f"image_{i}": path.name for i, path in enumerate(images[pick["pool_id"]])}
+        probability = pick["probability"]
+        row |= {"#pool_id": pick["pool_id"], "#al_round": number, "#query_reason": pick["reason"],
+                "#model_probability": "" if probability is None else round(float(probability), 4)}
+        rows.append(row)
+    return header, rows
+
+
+def select_round(config: RoundConfig, state: RoundState, exports: list[Path], *, set_name: str | None = None,
+                 dry_run: bool = False, dry_run_dir: Path | None = None) -> Selection:
+    """Choose and draw the next batch; resume a round already chosen but not uploaded.
+
+    ``set_name`` (the trigger form's) replaces the config's name template; it is fixed here, with
+    the choice, so a resumed upload fills the same set.
+    """
+    pending = state.pending()
+    if pending and not dry_run:
+        log.info("Round %d was chosen earlier and not uploaded yet: resuming it", pending["round"])
+        return Selection(**json.loads((Path(pending["folder"]) / "selection.json").read_text()) | {"resumed": True})
+    number = state.next_round()
+    folder = dry_run_dir if dry_run else state.round_dir(number)
+    if folder is None:
+        raise ValueError("a dry run needs its own folder")
+    pool = load_pool(config.pool, id_column=config.id_column, label_column=config.label_column)
+    consensus = consensus_from_export(exports, task=config.task, answer_map=config.answer_map,
+                                      min_votes=config.min_votes, agreement=config.agreement, key=KEY) if exports else None
+    volunteer = {k: v for k, v in (consensus.labels if consensus else {}).items() if k in pool}
+    labelled = {**pool.known, **volunteer}
+    estimator = make_estimator(config.estimator, seed=config.seed)
+    batch = select_batch(pool, labelled, exclude=state.uploaded_pool_ids(), k=config.k, m=config.m,
+                         threshold=config.threshold, strategy=config.strategy, seed=config.seed + number,
+                         estimator=estimator)
+    if not batch.picks:
+        raise ConfigurationError("the pool has no unlabelled item left to choose: the loop is finished")
+    scores = metrics(pool, labelled, seed=config.seed, estimator=make_estimator(config.estimator, seed=config.seed))
+    render = load_renderer(config.renderer)
+    images = {pick.pool_id: render(pool, pick.pool_id, folder / "images") for pick in batch.picks}
+    picks = [asdict(pick) for pick in batch.picks]
+    header, rows = _manifest_rows(picks, images, number)
+    manifest = folder / "manifest.csv"
+    _write_csv(manifest, header, rows)
+    if batch.learner is not None:
+        joblib.dump(batch.learner.estimator, folder / "model.joblib")
+    now = datetime.now(timezone.utc)
+    selection = Selection(
+        round=number, set_name=set_name or config.set_name_template.format(round=number, date=now.strftime("%Y-%m-%d")),
+        folder=str(folder), manifest=str(manifest), picks=picks, labelled=len(labelled),
+        consensus=consensus.summary_lines() if consensus else ["no classification export yet: no volunteer labels"],
+        dry_run=dry_run,
+        metrics=scores | {"labelled_by_volunteers": len(volunteer), "labelled_in_pool": len(pool.known)},
+        reasons=dict(Counter(p["reason"] for p in picks)),
+    )
+    if consensus:
+        atomic_write_json(folder / "consensus.json", consensus.to_dict())
+    atomic_write_json(folder / "selection.json", selection.to_dict())
+    if not dry_run:
+        state.record_selection(number, set_name=selection.set_name, folder=str(folder),
+                               picked=[p["pool_id"] for p in picks], labelled=len(labelled), metrics=selection.metrics)
+        selection.learning_curve = str(draw_learning_curve(state))
+    return selection
+
+
+def _write_csv(path: Path, header: list[str], rows: list[dict[str, Any]]) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=header, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_bytes(path, buffer.getvalue().encode("utf-8"))
+
+
+def manifest_items(manifest: Path) -> list[UploadItem]:
+    """The manifest as upload items: image files beside it, hidden metadata only (volunteers see no features)."""
+    with open(manifest, encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    items = []
+    for row in rows:
+        files = tuple(manifest.parent / "images" / row[c] for c in row if c.startswith("image_") and row[c])
+        metadata = {k: row[k] for k in HIDDEN}
+        metadata["#al_round"] = int(metadata["#al_round"])
+        metadata["#model_probability"] = float(metadata["#model_probability"]) if metadata["#model_probability"] else None
+        items.append(UploadItem(key=row["#pool_id"], metadata=metadata, files=files))
+    return items
+
+
+def upload_round(selection: Selection, state: RoundState, project: Any, workflow: Any) -> UploadReport:
+    """Put the chosen batch in its own subject set, link it to the workflow, and close the round."""
+    folder = Path(selection.folder)
+    report = upload_subjects(project, selection.set_name, manifest_items(Path(selection.manifest)), key_field=KEY,
+                             journal_path=folder / "upload-journal.jsonl", workflow=workflow)
+    atomic_write_json(folder / "uploaded.json", report.to_dict())
+    state.record_upload(selection.round, set_id=report.subject_set_id, subject_ids=report.subject_ids)
+    return report
+
+
+def draw_learning_curve(state: RoundState) -> Path:
+    """accuracy and F1 on held-out labels against the number labelled, one point per round."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rounds = [r for r in state.rounds if r.get("metrics")]
+    labelled = [r["labelled"] for r in rounds]
+    figure, axes = plt.subplots(figsize=(6, 4), dpi=100)
+    for key, label in (("accuracy", "accuracy"), ("f1", "macro F1")):
+        values = [r["metrics"].get(key) for r in rounds]
+        points = [(x, y) for x, y in zip(labelled, values) if y is not None]
+        if points:
+            axes.plot(*zip(*points), marker="o", label=label)
+    axes.set_xlabel("items labelled (volunteer consensus + known)")
+    axes.set_ylabel("held-out score")
+    axes.set_ylim(0, 1.02)
+    axes.set_title(f"Active learning: {len(rounds)} round(s)")
+    axes.grid(alpha=0.3)
+    axes.legend(loc="lower right")
+    figure.tight_layout()
+    path = state.folder / "learning_curve.png"
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    plt.close(figure)
+    atomic_write_bytes(path, buffer.getvalue())
+    return path

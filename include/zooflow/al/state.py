@@ -1,0 +1,72 @@
+"""What each active-learning round chose, uploaded and learned, kept under the data root.
+
+The state is the loop's memory between runs: which pool items went up (never picked again),
+which set is the current batch (what the batch-labelled sensor waits on), and each round's metrics
+for the learning curve. It is keyed by round number, never by a run's logical date, which manual
+and asset-triggered runs do not have. Every write replaces ``state.json`` atomically.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from zooflow.files import atomic_write_json
+
+
+class RoundState:
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        self.path = self.folder / "state.json"
+
+    def _load(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return {"rounds": []}
+
+    def _save(self, data: dict[str, Any]) -> None:
+        atomic_write_json(self.path, data)
+
+    @property
+    def rounds(self) -> list[dict[str, Any]]:
+        return self._load()["rounds"]
+
+    def completed(self) -> list[dict[str, Any]]:
+        return [r for r in self.rounds if r.get("uploaded_at")]
+
+    def pending(self) -> dict[str, Any] | None:
+        """A round chosen but not (fully) uploaded: the next run finishes it instead of choosing again."""
+        return next((r for r in self.rounds if not r.get("uploaded_at")), None)
+
+    def next_round(self) -> int:
+        return len(self.rounds) + 1
+
+    def round_dir(self, number: int) -> Path:
+        return self.folder / f"round-{number:03d}"
+
+    def uploaded_pool_ids(self) -> set[str]:
+        return {pool_id for r in self.rounds for pool_id in r.get("picked", [])}
+
+    def current_batch_sets(self) -> list[int]:
+        """The set(s) of the last uploaded round: the batch volunteers are labelling now."""
+        done = self.completed()
+        return [done[-1]["set_id"]] if done else []
+
+    def record_selection(self, number: int, **fields: Any) -> dict[str, Any]:
+        data = self._load()
+        if any(r["round"] == number for r in data["rounds"]):
+            raise ValueError(f"round {number} is already recorded")
+        record = {"round": number, "selected_at": datetime.now(timezone.utc).isoformat(), **fields}
+        data["rounds"].append(record)
+        self._save(data)
+        return record
+
+    def record_upload(self, number: int, **fields: Any) -> dict[str, Any]:
+        data = self._load()
+        record = next(r for r in data["rounds"] if r["round"] == number)
+        record.update(fields, uploaded_at=datetime.now(timezone.utc).isoformat())
+        self._save(data)
+        return record
