@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from zooflow.al.demo_data import write_digits_pool
-from zooflow.al.learner import STRATEGIES
+from zooflow.al.learner import DEFAULT_STRATEGY, STRATEGIES
 from zooflow.al.simulate import simulate
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -30,7 +30,7 @@ LABEL_FRACTION_TARGET = 0.6
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--strategy", choices=STRATEGIES, default="uncertainty", help="default uncertainty (the founding loop's)")
+    parser.add_argument("--strategy", choices=STRATEGIES, default=DEFAULT_STRATEGY, help=f"default {DEFAULT_STRATEGY} (zooflow's default; the founding loop used uncertainty)")
     parser.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 (default 5)")
     parser.add_argument("--initial", type=int, default=20, help="random labels before the first round (default 20)")
     parser.add_argument("--batch", type=int, default=10, help="labels bought per round (default 10)")

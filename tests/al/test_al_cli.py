@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from zooflow.al import cli as al_cli
+from zooflow.al.learner import DEFAULT_STRATEGY
 from zooflow.al.demo_data import write_digits_pool
 from zooflow.cli import build_parser
 
@@ -56,6 +57,6 @@ def test_the_al_group_takes_more_subcommands(monkeypatch):
     parser = build_parser()
     assert parser.parse_args(["al", "round"]).al_command == "round"
     args = parser.parse_args(["al", "simulate", "--pool", "p.csv", "--label-column", "y", "--rounds", "3", "--batch", "4"])
-    assert (args.func, args.strategy, args.initial, args.threshold, args.json) == (al_cli.run_simulate, "uncertainty", 10, 0.6, False)
+    assert (args.func, args.strategy, args.initial, args.threshold, args.json) == (al_cli.run_simulate, DEFAULT_STRATEGY, 10, 0.6, False)
     with pytest.raises(SystemExit):
         parser.parse_args(["al"])  # a step is required

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from al_support import blobs
 
-from zooflow.al.learner import STRATEGIES, Batch, evaluate, make_estimator, metrics, select_batch
+from zooflow.al.learner import DEFAULT_STRATEGY, STRATEGIES, Batch, evaluate, make_estimator, metrics, select_batch
 from zooflow.al.pool import load_pool
 from zooflow.errors import ConfigurationError
 
@@ -56,7 +56,7 @@ def test_never_picks_labelled_or_excluded_items_nor_one_twice(pool):
 
 def test_k_most_informative_then_up_to_m_per_class_above_the_threshold(pool):
     labelled = some_labels(pool, 2)
-    batch = select_batch(pool, labelled, k=6, m=4, threshold=0.6, seed=0)
+    batch = select_batch(pool, labelled, k=6, m=4, threshold=0.6, strategy="uncertainty", seed=0)
     reasons = Counter(pick.reason for pick in batch.picks)
     assert reasons["uncertainty"] == 6 and set(reasons) <= {"uncertainty", "high_probability"}
     confident = [p for p in batch.picks if p.reason == "high_probability"]
@@ -88,7 +88,7 @@ def test_learner_is_taught_only_the_labelled_items(pool):
                                   np.sort(pool.X[pool.index_of([k for k in labelled if k in pool])], axis=0))
     assert batch.ignored == ["gone-from-pool"]
     data = batch.to_dict()
-    assert data["taught"] == 9 and data["reasons"]["uncertainty"] == 5 and "learner" not in data
+    assert data["taught"] == 9 and data["reasons"][DEFAULT_STRATEGY] == 5 and "learner" not in data
 
 
 @pytest.mark.parametrize("labelled", [{}, {"p000": "cosmic ray", "p001": "cosmic ray"}])

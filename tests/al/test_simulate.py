@@ -6,6 +6,7 @@ import pytest
 from al_support import blobs
 
 from zooflow.al.demo_data import write_digits_pool
+from zooflow.al.learner import DEFAULT_STRATEGY
 from zooflow.al.simulate import simulate
 from zooflow.errors import ConfigurationError
 
@@ -23,7 +24,7 @@ def test_curve_shape_and_reproducibility(tmp_path):
     assert [p["round"] for p in result["curve"]] == [0, 1, 2, 3, 4]
     assert all(0 <= p["accuracy"] <= 1 and 0 <= p["f1"] <= 1 for p in result["curve"])
     assert result["held_out"] == 30 and result["queryable"] == 90 and result["classes"] == ["cosmic ray", "other", "point source"]
-    assert (result["strategy"], result["seed"], result["rounds"], result["batch"]) == ("uncertainty", 3, 4, 6)
+    assert (result["strategy"], result["seed"], result["rounds"], result["batch"]) == (DEFAULT_STRATEGY, 3, 4, 6)
     assert simulate(path, "truth", rounds=4, batch=6, seed=3, initial=5) == result
 
 

@@ -12,7 +12,7 @@ import argparse
 import json
 from pathlib import Path
 
-from zooflow.al.learner import RANDOM, STRATEGIES
+from zooflow.al.learner import DEFAULT_STRATEGY, RANDOM, STRATEGIES
 
 
 def add_simulate(commands: argparse._SubParsersAction) -> None:
@@ -26,7 +26,7 @@ def add_simulate(commands: argparse._SubParsersAction) -> None:
     step.add_argument("--id-column", default="id", help="the id column, if there is one (default id); it is not a feature")
     step.add_argument("--rounds", type=int, required=True, help="rounds of queries")
     step.add_argument("--batch", type=int, required=True, help="items the strategy picks per round")
-    step.add_argument("--strategy", choices=STRATEGIES + (RANDOM,), default="uncertainty",
+    step.add_argument("--strategy", choices=STRATEGIES + (RANDOM,), default=DEFAULT_STRATEGY,
                       help="how items are picked (default uncertainty; random is the baseline)")
     step.add_argument("--seed", type=int, default=0, help="seed for the split, the initial labels and the model (default 0)")
     step.add_argument("--initial", type=int, default=10, help="random labels before the first round (default 10)")

@@ -23,7 +23,7 @@ import joblib
 import yaml
 
 from zooflow.al.labels import consensus_from_export
-from zooflow.al.learner import STRATEGIES, make_estimator, metrics, select_batch
+from zooflow.al.learner import DEFAULT_STRATEGY, STRATEGIES, make_estimator, metrics, select_batch
 from zooflow.al.pool import load_pool
 from zooflow.al.render import load_renderer
 from zooflow.al.state import RoundState
@@ -53,7 +53,7 @@ class RoundConfig:
     k: int = 5
     m: int = 5
     threshold: float = 0.6
-    strategy: str = "uncertainty"
+    strategy: str = DEFAULT_STRATEGY
     seed: int = 0
     estimator: str | None = None
     set_name_template: str = "al-round-{round:03d}-{date}"

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from zooflow.al.learner import evaluate, make_estimator, select_batch
+from zooflow.al.learner import DEFAULT_STRATEGY, evaluate, make_estimator, select_batch
 from zooflow.al.pool import pool_from_frame, read_table
 from zooflow.errors import ConfigurationError
 
@@ -28,7 +28,7 @@ def simulate(
     *,
     rounds: int,
     batch: int,
-    strategy: str = "uncertainty",
+    strategy: str = DEFAULT_STRATEGY,
     seed: int = 0,
     initial: int = 10,
     test_fraction: float = 0.25,
