@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 from zooflow.al.learner import DEFAULT_STRATEGY, RANDOM, STRATEGIES
+from zooflow.connection_args import add_connection_args, config_from_args
 
 
 def add_simulate(commands: argparse._SubParsersAction) -> None:
@@ -27,7 +28,7 @@ def add_simulate(commands: argparse._SubParsersAction) -> None:
     step.add_argument("--rounds", type=int, required=True, help="rounds of queries")
     step.add_argument("--batch", type=int, required=True, help="items the strategy picks per round")
     step.add_argument("--strategy", choices=STRATEGIES + (RANDOM,), default=DEFAULT_STRATEGY,
-                      help="how items are picked (default uncertainty; random is the baseline)")
+                      help=f"how items are picked (default {DEFAULT_STRATEGY}; random is the baseline)")
     step.add_argument("--seed", type=int, default=0, help="seed for the split, the initial labels and the model (default 0)")
     step.add_argument("--initial", type=int, default=10, help="random labels before the first round (default 10)")
     step.add_argument("--test-fraction", type=float, default=0.25, help="share held out for scoring (default 0.25)")
@@ -40,7 +41,30 @@ def add_simulate(commands: argparse._SubParsersAction) -> None:
     step.set_defaults(func=run_simulate)
 
 
-SUBCOMMANDS = (add_simulate,)
+def add_round(commands: argparse._SubParsersAction) -> None:
+    step = commands.add_parser(
+        "round", help="run one active-learning round, as the DAG does",
+        description="Check that the current batch is retired, form consensus labels from the latest downloaded "
+        "classification export, choose and draw the next batch, and upload it as a new subject set linked to the "
+        "workflow. A round chosen earlier and not uploaded is resumed, not chosen again.",
+    )
+    step.add_argument("project", help="project slug (owner/name) or id")
+    step.add_argument("--config", type=Path, required=True, help="the active-learning config (YAML)")
+    for name, kind, text in (("k", int, "most informative items"), ("m", int, "high-probability items per class"),
+                             ("threshold", float, "probability threshold"), ("seed", int, "random seed")):
+        step.add_argument(f"--{name}", type=kind, help=f"{text} (default: the config's)")
+    step.add_argument("--strategy", choices=STRATEGIES, help="query strategy (default: the config's)")
+    step.add_argument("--set-name", help="name of the new subject set (default: the config's template)")
+    step.add_argument("--dry-run", action="store_true", help="write manifest and images; upload nothing")
+    step.add_argument("--wait", type=float, default=0, metavar="MINUTES",
+                      help="wait up to this long for the current batch to retire (default: look once)")
+    step.add_argument("--data-root", type=Path, help="default $ZOOFLOW_DATA_ROOT")
+    step.add_argument("--json", action="store_true", help="print the round as JSON")
+    add_connection_args(step)
+    step.set_defaults(func=run_round)
+
+
+SUBCOMMANDS = (add_simulate, add_round)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -68,4 +92,52 @@ def run_simulate(args: argparse.Namespace) -> int:
     print(f"{'round':>5}  {'labelled':>8}  {'accuracy':>8}  {'macro F1':>8}")
     for point in result["curve"]:
         print(f"{point['round']:>5}  {point['labelled']:>8}  {point['accuracy']:>8.3f}  {point['f1']:>8.3f}")
+    return 0
+
+
+def run_round(args: argparse.Namespace) -> int:
+    import time
+
+    from panoptes_client import Workflow
+
+    from zooflow.al.round import RoundConfig, select_round, upload_round
+    from zooflow.al.state import RoundState
+    from zooflow.errors import ConfigurationError
+    from zooflow.exports.download import latest_download
+    from zooflow.panoptes import connect
+    from zooflow.paths import DataRoot
+    from zooflow.projects import find_project
+    from zooflow.retirement import batch_retired_check
+
+    overrides = {k: getattr(args, k) for k in ("k", "m", "threshold", "seed", "strategy")}
+    config = RoundConfig.load(args.config, overrides)
+    root = DataRoot(args.data_root)
+    state = RoundState(root.al_dir(args.project, config.workflow_id))
+    exports_dir = root.exports_dir(args.project, "classifications")
+    exports = [latest_download(exports_dir)] if (exports_dir / "latest.json").exists() else []
+    with connect(config_from_args(args)):
+        batch_sets = [] if (args.dry_run or state.pending()) else state.current_batch_sets()
+        deadline = time.monotonic() + args.wait * 60
+        while batch_sets and not (check := batch_retired_check(config.workflow_id, batch_sets, config.retirement_mode)).done:
+            if time.monotonic() >= deadline:
+                raise ConfigurationError(f"the current batch is not fully labelled yet ({check.state}); "
+                                         "run again later, or pass --wait MINUTES")
+            time.sleep(30)
+        selection = select_round(config, state, exports, set_name=args.set_name, dry_run=args.dry_run,
+                                 dry_run_dir=state.folder / "dry-runs" / time.strftime("cli-%Y%m%dT%H%M%SZ", time.gmtime()))
+        result = {"selection": selection.to_dict()}
+        if not args.dry_run:
+            report = upload_round(selection, state, find_project(args.project), Workflow.find(config.workflow_id))
+            result["upload"] = report.to_dict()
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print("\n".join(selection.consensus))
+    print(f"Round {selection.round}: {len(selection.picks)} items chosen {selection.reasons} from {selection.labelled} "
+          f"labelled; held-out accuracy {selection.metrics.get('accuracy')}, F1 {selection.metrics.get('f1')}")
+    print(f"Manifest: {selection.manifest}")
+    if "upload" in result:
+        upload = result["upload"]
+        print(f"Subject set {upload['subject_set_id']} {selection.set_name!r}: {len(upload['subject_ids'])} subjects "
+              f"({upload['created']} new, {upload['resumed']} resumed, {upload['already_linked']} already there)")
     return 0
