@@ -9,22 +9,29 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections import Counter
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
+import pandas as pd
+import yaml
+from panoptes_client import Project
+
 from zooflow.airflow_env import airflow_env
+from zooflow.al.demo_data import write_digits_pool
+from zooflow.al.state import RoundState
 from zooflow.errors import ZooflowError
 from zooflow.exports.slicer import SliceReport
+from zooflow.files import atomic_write_bytes
 from zooflow.panoptes import PanoptesConfig, connect
 from zooflow.paths import DataRoot
 from zooflow.projects import format_report
 from zooflow.sandbox import seed
 from zooflow.sandbox.populate import add_demo_subjects
 from zooflow.sandbox.process import SandboxProcess
-
+from zooflow.workflows import ensure_question_workflow
 
 DEMO_SUBJECTS = 20
 DEMO_CLASSIFICATIONS = 45
@@ -78,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     print("== zooflow demo: the labelling loop against a local Panoptes sandbox ==")
     with SandboxProcess(workdir / "sandbox", seed="demo", settings={"export_delay": 2},
                         log_path=logs / "sandbox.log") as sandbox:
-        print(f"[1/4] sandbox Panoptes at {sandbox.endpoint} (log {logs / 'sandbox.log'})")
+        print(f"[1/6] sandbox Panoptes at {sandbox.endpoint} (log {logs / 'sandbox.log'})")
         panoptes = PanoptesConfig(endpoint=sandbox.endpoint, username=seed.DEMO_USER, password=seed.DEMO_PASSWORD)
         with connect(panoptes):
             subjects = add_demo_subjects(DEMO_SUBJECTS)
@@ -93,13 +100,13 @@ def run(args: argparse.Namespace) -> int:
         )
         step = DemoStep(env, logs)
         step.airflow("db-migrate", "db", "migrate")
-        print(f"[2/4] Airflow metadata database ready ({workdir / 'airflow'})")
+        print(f"[2/6] Airflow metadata database ready ({workdir / 'airflow'})")
         step.airflow(
             "zooniverse_connection_check",
             "dags", "test", "zooniverse_connection_check",
             "--conf", json.dumps({"project": seed.DEMO_PROJECT_SLUG}),
         )
-        print("[3/4] zooniverse_connection_check: success")
+        print("[3/6] zooniverse_connection_check: success")
         root = DataRoot(data_root)
         print("\n".join("      " + line for line in format_report(_latest_report(root, "connection_check"))))
         step.airflow(
@@ -107,14 +114,28 @@ def run(args: argparse.Namespace) -> int:
             "dags", "test", "zooniverse_exports",
             "--conf", json.dumps({"project": seed.DEMO_PROJECT_SLUG, "poll_seconds": 1}),
         )
-        print("[4/4] zooniverse_exports: success — exports requested, built, downloaded, sliced and flattened")
+        print("[4/6] zooniverse_exports: success — exports requested, built, downloaded, sliced and flattened")
         for export_type in ("classifications", "subjects"):
-            report = _latest_report(root, f"slice-{export_type}")
-            lines = SliceReport(**{k: report[k] for k in ("source", "kind", "spec", "rows_read", "rows_kept",
-                                                           "rows_quarantined", "partitions", "seconds")},
-                                quarantine_reasons=Counter(report["quarantine_reasons"]),
-                                rows_filtered=Counter(report["rows_filtered"])).summary_lines()
-            print("\n".join("      " + line for line in lines))
+            print("\n".join("      " + line for line in _slice_summary(_latest_report(root, f"slice-{export_type}"))))
+
+        al_config = _set_up_active_learning(workdir / "al", panoptes, sandbox)
+        al_conf = json.dumps({"project": seed.DEMO_PROJECT_SLUG, "config": str(al_config), "poll_seconds": 1})
+        step.airflow("zooniverse_active_learning-1", "dags", "test", "zooniverse_active_learning", "--conf", al_conf)
+        workflow_id = int(yaml.safe_load(al_config.read_text())["workflow_id"])
+        state = RoundState(root.al_dir(seed.DEMO_PROJECT_SLUG, workflow_id))
+        print(f"[5/6] active learning, round 1: {_round_line(state.completed()[-1])}")
+        labelled = 0
+        while made := sandbox.admin.run_volunteers(20, workflow_id=workflow_id):
+            labelled += made
+        print(f"      volunteers made {labelled} classifications and retired the batch; 25 hours pass on the sandbox clock")
+        sandbox.admin.advance_clock(hours=25)
+        step.airflow("zooniverse_exports-2", "dags", "test", "zooniverse_exports", "--conf",
+                     json.dumps({"project": seed.DEMO_PROJECT_SLUG, "export_types": ["classifications"], "poll_seconds": 1}))
+        step.airflow("zooniverse_active_learning-2", "dags", "test", "zooniverse_active_learning", "--conf", al_conf)
+        second = state.completed()[-1]
+        print(f"[6/6] active learning, round 2: {_round_line(second)}")
+        print(f"      learning curve: {state.folder / 'learning_curve.png'}")
+        print(f"      an uploaded image: {sorted((Path(second['folder']) / 'images').glob('*.png'))[0]}")
     print(f"Sandbox stopped; nothing left running. Outputs are under {data_root}")
     return 0
 
@@ -122,3 +143,30 @@ def run(args: argparse.Namespace) -> int:
 def _latest_report(root: DataRoot, kind: str) -> dict:
     folder = root.reports_dir(seed.DEMO_PROJECT_SLUG, kind)
     return json.loads(max(folder.glob("*.json"), key=lambda p: p.stat().st_mtime).read_text())
+
+
+def _set_up_active_learning(folder: Path, panoptes: PanoptesConfig, sandbox: SandboxProcess) -> Path:
+    """A digits workflow, the digits as the pool, and their true labels for the simulated volunteers only."""
+    pool = write_digits_pool(folder)
+    with connect(panoptes):
+        project = Project.find(slug=seed.DEMO_PROJECT_SLUG)
+        workflow, _ = ensure_question_workflow(project, "Handwritten digits", "Which digit is this?",
+                                               [str(d) for d in range(10)], retirement_count=3)
+    truth = pd.read_parquet(pool, columns=["id", "label"])
+    sandbox.admin.set_oracle("#pool_id", dict(zip(truth["id"], truth["label"])))
+    config = folder / "active_learning.yaml"
+    atomic_write_bytes(config, yaml.safe_dump({"pool": pool.name, "workflow_id": int(workflow.id), "k": 10, "m": 1}).encode())
+    return config
+
+
+def _slice_summary(report: dict) -> list[str]:
+    keys = ("source", "kind", "spec", "rows_read", "rows_kept", "rows_quarantined", "partitions", "seconds")
+    return SliceReport(**{k: report[k] for k in keys}, quarantine_reasons=Counter(report["quarantine_reasons"]),
+                       rows_filtered=Counter(report["rows_filtered"])).summary_lines()
+
+
+def _round_line(record: dict) -> str:
+    scores = record["metrics"]
+    accuracy = "n/a" if scores.get("accuracy") is None else f"{scores['accuracy']:.2f}"
+    return (f"{len(record['picked'])} digits uploaded to subject set {record['set_id']} ({record['set_name']}); "
+            f"trained on {record['labelled']} volunteer labels, held-out accuracy {accuracy}")

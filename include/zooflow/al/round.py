@@ -234,12 +234,14 @@ def draw_learning_curve(state: RoundState) -> Path:
         points = [(x, y) for x, y in zip(labelled, values) if y is not None]
         if points:
             axes.plot(*zip(*points), marker="o", label=label)
+    axes.set_xlim(0, max(labelled or [1]) * 1.1 + 1)
+    axes.xaxis.get_major_locator().set_params(integer=True)
     axes.set_xlabel("items labelled (volunteer consensus + known)")
     axes.set_ylabel("held-out score")
     axes.set_ylim(0, 1.02)
     axes.set_title(f"Active learning: {len(rounds)} round(s)")
     axes.grid(alpha=0.3)
-    axes.legend(loc="lower right")
+    axes.legend(loc="upper left")
     figure.tight_layout()
     path = state.folder / "learning_curve.png"
     buffer = io.BytesIO()
