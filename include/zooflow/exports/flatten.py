@@ -1,19 +1,33 @@
-"""Classification annotations to a tidy table: one row per classification and task.
+"""Exports to tidy tables: one row per classification and task.
 
 The founding scripts pasted "building blocks" per task type; here every shape Panoptes writes is
-handled in one place: question (single and multiple answers), survey (one row per chosen species,
-with its sub-answers), drawing (marks per tool), text, dropdown, and combo tasks (their sub-tasks
-become rows of their own). The task type comes from the workflows export when one is given, and is
-read from the annotation's shape otherwise. Rows whose JSON cannot be read are quarantined with
-their line numbers, never dropped silently.
+handled in one place, with columns by task type:
+
+* question: ``value`` (the answer; several answers ``;``-joined) and ``answers`` (a JSON list, for
+  multiple-answer and shortcut questions);
+* survey: ``choice`` (the species, ``;``-joined when several), ``choices_count`` and
+  ``choice_answers`` (a JSON list of each choice with its sub-answers);
+* drawing: ``marks_count`` and ``marks_per_tool`` (a JSON object of tool label to count);
+* text and dropdown: ``value``; combo tasks: each sub-task becomes a row of its own.
+
+Every row also carries the subject's metadata from ``subject_data`` (``subject.<key>`` columns),
+the time spent and the viewport from ``metadata``, and ``logged_in`` (False for not-logged-in
+volunteers). The task type comes from the workflows export when one is given, and is read from the
+annotation's shape otherwise (a text answer and a single-answer question look the same; both are
+``single`` then). A row whose JSON cannot be read is quarantined with its physical line number,
+never dropped silently.
+
+The subject export flattens to one row per subject row (``metadata.<key>`` columns, locations as
+a list), and the workflows export to one row per workflow version and task, with the questions,
+answers, tools and choices spelled out from its ``strings``.
 """
 
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 import json
+import re
 import sys
 from collections import Counter
 from collections.abc import Iterator
@@ -22,24 +36,36 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
+from isal import igzip
 
 from zooflow.errors import ConfigurationError
-from zooflow.exports.layouts import CLASSIFICATIONS
+from zooflow.exports.layouts import CLASSIFICATION_COLUMNS, SUBJECT_COLUMNS
 from zooflow.files import atomic_write_bytes
 
 BASE_COLUMNS = (
     "classification_id", "user_name", "user_id", "logged_in", "workflow_id", "workflow_version",
     "created_at", "subject_id", "subject_ids", "task", "task_label", "task_type", "value", "answers",
-    "choice", "choice_answers", "marks_count", "marks_per_tool", "seconds_spent", "viewport_width",
-    "viewport_height", "retired",
+    "choice", "choices_count", "choice_answers", "marks_count", "marks_per_tool", "seconds_spent",
+    "viewport_width", "viewport_height", "retired",
 )
-DRAWING_KEYS = {"x", "y", "tool", "toolIndex", "toolType", "pathX", "pathY", "points", "r", "rx", "ry", "x1", "x2"}
+SUBJECT_BASE_COLUMNS = (
+    "subject_id", "project_id", "workflow_id", "subject_set_id", "classifications_count", "retired_at",
+    "retirement_reason", "created_at", "updated_at", "locations", "locations_count",
+)
+WORKFLOW_TASK_COLUMNS = (
+    "workflow_id", "display_name", "workflow_version", "version", "minor_version", "active", "first_task",
+    "task", "task_type", "question", "answers", "tools", "choices", "next",
+)
+WORKFLOW_COLUMNS = ("workflow_id", "display_name", "version", "tasks", "strings")
+DRAWING_KEYS = {"x", "y", "tool", "toolIndex", "toolType", "pathX", "pathY", "points", "r", "rx", "ry", "x1", "x2",
+                "width", "height", "angle"}
+INTEGER_COLUMNS = {"choices_count", "marks_count", "locations_count", "viewport_width", "viewport_height"}
 
 
 @dataclass
 class FlattenReport:
     source: str
+    kind: str = "classifications"
     rows_read: int = 0
     rows_written: int = 0
     rows_quarantined: int = 0
@@ -51,6 +77,7 @@ class FlattenReport:
     def to_dict(self) -> dict[str, Any]:
         return {
             "source": self.source,
+            "kind": self.kind,
             "rows_read": self.rows_read,
             "rows_written": self.rows_written,
             "rows_quarantined": self.rows_quarantined,
@@ -61,39 +88,119 @@ class FlattenReport:
         }
 
 
-def workflow_task_types(workflows_export: str | Path) -> dict[tuple[str, str, str], str]:
-    """(workflow_id, major version, task key) -> task type, from a workflows export."""
-    types: dict[tuple[str, str, str], str] = {}
-    for _, header, values in _rows(Path(workflows_export)):
-        record = dict(zip(header, values))
-        try:
-            tasks = json.loads(record.get("tasks") or "{}")
-        except json.JSONDecodeError:
-            continue
-        for key, task in tasks.items():
-            if isinstance(task, dict) and task.get("type"):
-                types[(record["workflow_id"], str(record.get("version", "")), key)] = task["type"]
-    return types
+# -- reading -----------------------------------------------------------------------------------
 
 
 def _rows(path: Path) -> Iterator[tuple[int, list[str], list[str]]]:
-    """(line number, header, values) for each record: UTF-8, with no limit on a cell's size."""
+    """(physical line, header, values) per record: UTF-8, no limit on a cell's size, ``.csv`` or
+    ``.csv.gz``. Bytes that are not UTF-8 come through as surrogates (see ``_not_utf8``)."""
     csv.field_size_limit(sys.maxsize)
-    opener = gzip.open if path.suffix == ".gz" else open
     try:
-        with opener(path, "rt", encoding="utf-8", newline="") as handle:
+        with open(path, "rb") as probe:
+            gzipped = probe.read(2) == b"\x1f\x8b"
+    except FileNotFoundError:
+        raise ConfigurationError(f"export file {path} does not exist") from None
+    opener = igzip.open if gzipped else open
+    try:
+        with opener(path, "rt", encoding="utf-8", errors="surrogateescape", newline="") as handle:
             reader = csv.reader(handle)
             header = next(reader, None)
             if not header:
                 raise ConfigurationError(f"{path} is empty: no header row")
+            header = [name.lstrip("\ufeff").strip() for name in header]
             line = reader.line_num + 1
             for values in reader:
                 yield line, header, values
                 line = reader.line_num + 1
-    except FileNotFoundError:
-        raise ConfigurationError(f"export file {path} does not exist") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigurationError(f"{path} is not UTF-8 text near byte {exc.start}; re-download the export") from None
+    except (OSError, EOFError) as exc:
+        raise ConfigurationError(f"{path} is damaged ({exc}); download the export again") from None
+
+
+_SURROGATE = re.compile("[\udc80-\udcff]")
+
+
+def _not_utf8(values: list[str]) -> bool:
+    return any(_SURROGATE.search(value) for value in values)
+
+
+def _json(record: dict[str, str], column: str, default: str) -> Any:
+    try:
+        return json.loads(record.get(column) or default)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{column} is not valid JSON ({exc.msg} at character {exc.pos})") from None
+
+
+def _kind(header: list[str]) -> str:
+    if "annotations" in header and "subject_ids" in header:
+        return "classifications"
+    if "subject_id" in header and "locations" in header:
+        return "subjects"
+    if "tasks" in header and "strings" in header and "workflow_id" in header:
+        return "workflows"
+    raise ConfigurationError(
+        f"not a Panoptes classification, subject or workflows export (header starts {', '.join(header[:4])}); "
+        f"flatten needs the columns {', '.join(CLASSIFICATION_COLUMNS)}"
+    )
+
+
+# -- workflows ---------------------------------------------------------------------------------
+
+
+def _resolve(node: Any, strings: dict[str, str]) -> Any:
+    """Task definitions with their string keys (``T0.question``) replaced by the text."""
+    if isinstance(node, dict):
+        return {k: strings.get(v, v) if isinstance(v, str) else _resolve(v, strings) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_resolve(item, strings) for item in node]
+    return node
+
+
+def workflow_tasks(record: dict[str, str]) -> list[dict[str, Any]]:
+    """The tasks of one row of a workflows export (one workflow version), text spelled out."""
+    tasks = _json(record, "tasks", "{}")
+    strings = _json(record, "strings", "{}")
+    if not isinstance(tasks, dict) or not isinstance(strings, dict):
+        raise ValueError("tasks and strings must be JSON objects")
+    version, minor = record.get("version", ""), record.get("minor_version", "")
+    rows = []
+    for key, task in _resolve(tasks, strings).items():
+        if not isinstance(task, dict):
+            continue
+        answers = [a.get("label") for a in task.get("answers") or [] if isinstance(a, dict)]
+        tools = [{"label": t.get("label"), "type": t.get("type")} for t in task.get("tools") or [] if isinstance(t, dict)]
+        choices = task.get("choicesOrder") or sorted((task.get("choices") or {}).keys())
+        rows.append({
+            "workflow_id": record.get("workflow_id"), "display_name": record.get("display_name"),
+            "workflow_version": f"{version}.{minor}" if minor else version, "version": version,
+            "minor_version": minor, "active": record.get("active"), "first_task": record.get("first_task"),
+            "task": key, "task_type": task.get("type"),
+            "question": task.get("question") or task.get("instruction"),
+            "answers": json.dumps(answers, ensure_ascii=False) if answers else None,
+            "tools": json.dumps(tools, ensure_ascii=False) if tools else None,
+            "choices": json.dumps(choices, ensure_ascii=False) if choices else None,
+            "next": task.get("next"),
+        })
+    return rows
+
+
+def workflow_task_types(workflows_export: str | Path) -> dict[tuple[str, str, str], str]:
+    """(workflow_id, major version, task key) -> task type, from a workflows export."""
+    types: dict[tuple[str, str, str], str] = {}
+    for _, header, values in _rows(Path(workflows_export)):
+        if _kind(header) != "workflows":
+            raise ConfigurationError(f"{workflows_export} is not a workflows export")
+        record = dict(zip(header, values))
+        try:
+            tasks = workflow_tasks(record)
+        except ValueError:
+            continue
+        for task in tasks:
+            if task["task_type"]:
+                types[(str(record["workflow_id"]), str(record.get("version", "")), task["task"])] = task["task_type"]
+    return types
+
+
+# -- classifications ---------------------------------------------------------------------------
 
 
 def _infer_type(value: Any) -> str:
@@ -117,36 +224,45 @@ def _infer_type(value: Any) -> str:
     return "unknown"
 
 
-def _drawing(value: list[dict[str, Any]]) -> dict[str, Any]:
-    per_tool = Counter(str(mark.get("tool_label") or mark.get("tool", mark.get("toolIndex", ""))) for mark in value)
-    return {"marks_count": len(value), "marks_per_tool": json.dumps(dict(per_tool), sort_keys=True)}
+def _marks(value: list[Any]) -> dict[str, Any]:
+    per_tool = Counter(
+        str(mark.get("tool_label") or mark.get("tool", mark.get("toolIndex", ""))) if isinstance(mark, dict) else ""
+        for mark in value
+    )
+    return {"marks_count": len(value), "marks_per_tool": json.dumps(dict(per_tool), sort_keys=True, ensure_ascii=False)}
 
 
 def _task_rows(annotation: dict[str, Any], task_type: str | None) -> Iterator[dict[str, Any]]:
     value = annotation.get("value")
     kind = task_type or _infer_type(value)
     base = {"task": annotation.get("task"), "task_label": annotation.get("task_label"), "task_type": kind}
-    if kind == "combo":
-        for sub in value or []:
+    if kind == "combo" and isinstance(value, list):
+        for sub in value:
             if isinstance(sub, dict):
                 yield from _task_rows(sub, None)
         return
-    if kind == "survey":
-        if not value:
-            yield base
-        for choice in value or []:
-            yield base | {"choice": choice.get("choice"), "choice_answers": json.dumps(choice.get("answers") or {}, sort_keys=True)}
+    if kind == "survey" and isinstance(value, list):
+        picks = [c for c in value if isinstance(c, dict)]
+        yield base | {
+            "choice": ";".join(str(c.get("choice")) for c in picks) or None,
+            "choices_count": len(picks),
+            "choice_answers": json.dumps([{"choice": c.get("choice"), "answers": c.get("answers") or {}} for c in picks],
+                                         sort_keys=True, ensure_ascii=False),
+        }
         return
     if kind in ("drawing", "empty") and isinstance(value, list):
-        yield base | _drawing(value)
+        yield base | _marks(value)
         return
-    if kind in ("multiple", "shortcut") and isinstance(value, list):
-        yield base | {"answers": json.dumps(value), "value": ";".join(str(v) for v in value)}
+    if isinstance(value, list) and all(isinstance(v, str) or v is None for v in value):
+        yield base | {"answers": json.dumps(value, ensure_ascii=False), "value": ";".join(str(v) for v in value)}
         return
     if kind == "dropdown" and isinstance(value, list):
         yield base | {"value": ";".join(str(v.get("value")) for v in value if isinstance(v, dict))}
         return
-    yield base | {"value": value if isinstance(value, (str, int, float)) or value is None else json.dumps(value)}
+    if isinstance(value, (str, int, float)) or value is None:
+        yield base | {"value": value}
+        return
+    yield base | {"value": json.dumps(value, sort_keys=True, ensure_ascii=False)}
 
 
 def _seconds_spent(metadata: dict[str, Any]) -> float | None:
@@ -158,50 +274,87 @@ def _seconds_spent(metadata: dict[str, Any]) -> float | None:
     return round((end - start).total_seconds(), 3)
 
 
+def _cell(value: Any) -> Any:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False) if isinstance(value, (dict, list)) else value
+
+
 def flatten_row(record: dict[str, str], task_types: dict[tuple[str, str, str], str] | None = None) -> list[dict[str, Any]]:
     """The tidy rows of one classification; raises ValueError naming the cell that cannot be read."""
-    parsed = {}
-    for column in ("annotations", "metadata", "subject_data"):
-        try:
-            parsed[column] = json.loads(record.get(column) or ("[]" if column == "annotations" else "{}"))
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{column} is not valid JSON ({exc.msg} at character {exc.pos})") from None
-    annotations, metadata, subject_data = parsed["annotations"], parsed["metadata"], parsed["subject_data"]
+    annotations = _json(record, "annotations", "[]")
+    metadata = _json(record, "metadata", "{}")
+    subject_data = _json(record, "subject_data", "{}")
     if not isinstance(annotations, list):
         raise ValueError("annotations is not a JSON list")
+    metadata = metadata if isinstance(metadata, dict) else {}
     subject_ids = record.get("subject_ids", "")
     first_subject = subject_ids.split(";")[0] if subject_ids else ""
     subject = subject_data.get(first_subject) if isinstance(subject_data, dict) else None
     subject = subject if isinstance(subject, dict) else {}
-    viewport = metadata.get("viewport") if isinstance(metadata, dict) else None
+    viewport = metadata.get("viewport") if isinstance(metadata.get("viewport"), dict) else {}
+    user_name = record.get("user_name") or ""
     common = {
         "classification_id": record.get("classification_id"),
-        "user_name": record.get("user_name"),
+        "user_name": user_name,
         "user_id": record.get("user_id") or None,
-        "logged_in": not (record.get("user_name") or "").startswith("not-logged-in"),
+        "logged_in": not user_name.startswith("not-logged-in"),
         "workflow_id": record.get("workflow_id"),
         "workflow_version": record.get("workflow_version"),
         "created_at": record.get("created_at"),
         "subject_id": first_subject,
         "subject_ids": subject_ids,
-        "seconds_spent": _seconds_spent(metadata) if isinstance(metadata, dict) else None,
-        "viewport_width": (viewport or {}).get("width") if isinstance(viewport, dict) else None,
-        "viewport_height": (viewport or {}).get("height") if isinstance(viewport, dict) else None,
+        "seconds_spent": _seconds_spent(metadata),
+        "viewport_width": viewport.get("width"),
+        "viewport_height": viewport.get("height"),
         "retired": bool(subject.get("retired")),
     }
     common |= {f"subject.{key}": _cell(value) for key, value in subject.items() if key != "retired"}
+    common |= {name: value for name, value in record.items() if name not in CLASSIFICATION_COLUMNS and name not in common}
     major = str(record.get("workflow_version", "")).split(".")[0]
     rows = []
-    for annotation in annotations:
-        if not isinstance(annotation, dict):
-            raise ValueError("an annotation is not a JSON object")
+    for annotation in _by_task(annotations):
         declared = (task_types or {}).get((str(record.get("workflow_id")), major, str(annotation.get("task"))))
         rows.extend(common | task for task in _task_rows(annotation, declared))
     return rows
 
 
-def _cell(value: Any) -> Any:
-    return json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else value
+def _by_task(annotations: list[Any]) -> list[dict[str, Any]]:
+    """One annotation per task: older survey and drawing exports repeat a task, one entry per
+    choice or mark; their value lists are joined. Other repeats stay rows of their own."""
+    merged: list[dict[str, Any]] = []
+    seen: dict[Any, dict[str, Any]] = {}
+    for annotation in annotations:
+        if not isinstance(annotation, dict):
+            raise ValueError("an annotation is not a JSON object")
+        key = annotation.get("task")
+        first = seen.get(key)
+        if first is not None and isinstance(first.get("value"), list) and isinstance(annotation.get("value"), list):
+            first["value"] = first["value"] + annotation["value"]
+            continue
+        copy = dict(annotation)
+        merged.append(copy)
+        seen.setdefault(key, copy)
+    return merged
+
+
+def subject_row(record: dict[str, str]) -> dict[str, Any]:
+    """One row of a subject export, its metadata spread into ``metadata.<key>`` columns."""
+    metadata = _json(record, "metadata", "{}")
+    locations = _json(record, "locations", "{}")
+    if not isinstance(metadata, dict):
+        raise ValueError("metadata is not a JSON object")
+    if isinstance(locations, dict):  # {"0": url, "1": url}: in index order
+        urls = [locations[k] for k in sorted(locations, key=lambda k: int(k) if str(k).isdigit() else 10**9)]
+    elif isinstance(locations, list):
+        urls = [next(iter(item.values())) if isinstance(item, dict) and item else item for item in locations]
+    else:
+        raise ValueError("locations is not a JSON object")
+    row = {name: record.get(name) for name in SUBJECT_BASE_COLUMNS if name in SUBJECT_COLUMNS}
+    row |= {"locations": json.dumps(urls, ensure_ascii=False), "locations_count": len(urls)}
+    row |= {f"metadata.{key}": _cell(value) for key, value in metadata.items()}
+    return row
+
+
+# -- the export --------------------------------------------------------------------------------
 
 
 def flatten_export(
@@ -211,42 +364,63 @@ def flatten_export(
     formats: tuple[str, ...] = ("csv", "parquet"),
     workflows_export: str | Path | None = None,
 ) -> FlattenReport:
-    """Flatten a classification export (or a slice of one) to ``out_base.csv`` / ``out_base.parquet``.
+    """Flatten an export (or a slice of one) to ``out_base.csv`` / ``out_base.parquet``.
 
-    Meant for slices: the tidy table is built in memory before it is written atomically.
+    Classification exports give one row per classification and task, subject exports one row per
+    subject row, workflows exports one row per workflow version and task. Meant for slices: the
+    table is built in memory before it is written atomically.
     """
+    import pandas as pd  # here, not at the top: importing this module (the CLI, the DAG) stays cheap
+
     path, out_base = Path(source), Path(out_base)
+    for suffix in (".csv", ".parquet"):
+        if out_base.with_suffix(suffix).resolve() == path.resolve():
+            raise ConfigurationError(f"flattening {path} to {out_base}{suffix} would overwrite it; choose another name")
     types = workflow_task_types(workflows_export) if workflows_export else None
     report = FlattenReport(source=str(path))
     rows: list[dict[str, Any]] = []
     quarantined: list[tuple[int, str, str]] = []
+    kind = None
     for line, header, values in _rows(path):
+        if kind is None:
+            kind = report.kind = _kind(header)
         report.rows_read += 1
-        record = dict(zip(header, values))
-        if report.rows_read == 1:
-            missing = [c for c in ("annotations", "subject_ids") if c not in header]
-            if missing:
-                raise ConfigurationError(
-                    f"{path} is not a classification export (no {', '.join(missing)} column); flatten needs "
-                    f"the columns {', '.join(CLASSIFICATIONS.required)}"
-                )
+        reason = None
         if len(values) != len(header):
             reason = f"expected {len(header)} fields, found {len(values)} (broken quoting?)"
+        elif _not_utf8(values):
+            reason = "not valid UTF-8"
         else:
+            record = dict(zip(header, values))
             try:
-                flat = flatten_row(record, types)
+                if kind == "classifications":
+                    flat = flatten_row(record, types)
+                    report.task_types.update(r["task_type"] for r in flat)
+                elif kind == "subjects":
+                    flat = [subject_row(record)]
+                else:
+                    flat = workflow_tasks(record)
+                    report.task_types.update(r["task_type"] for r in flat)
             except ValueError as exc:
                 reason = str(exc)
             else:
                 rows.extend(flat)
-                report.task_types.update(r["task_type"] for r in flat)
-                continue
-        quarantined.append((line, reason, json.dumps(values, ensure_ascii=False)))
-        report.quarantine_reasons[reason] += 1
-        report.rows_quarantined += 1
+        if reason:
+            cells = [v.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace") for v in values]
+            quarantined.append((line, reason, json.dumps(cells, ensure_ascii=False)))
+            report.quarantine_reasons[reason] += 1
+            report.rows_quarantined += 1
+    if kind is None:  # a header and no rows: still say what it is
+        with_header = next(iter(_header_only(path)), None)
+        kind = report.kind = _kind(with_header) if with_header else "classifications"
+    base = {"classifications": BASE_COLUMNS, "subjects": SUBJECT_BASE_COLUMNS, "workflows": WORKFLOW_TASK_COLUMNS}[kind]
     frame = pd.DataFrame(rows)
-    columns = list(BASE_COLUMNS) + sorted(c for c in frame.columns if c not in BASE_COLUMNS)
+    columns = list(base) + sorted(c for c in frame.columns if c not in base)
     frame = frame.reindex(columns=columns)
+    for column in INTEGER_COLUMNS & set(frame.columns):
+        numbers = pd.to_numeric(frame[column], errors="coerce")
+        if (numbers.dropna() % 1 == 0).all():  # counts, and viewports that are whole pixels
+            frame[column] = numbers.astype("Int64")
     report.rows_written = len(frame)
     if "csv" in formats:
         target = out_base.with_suffix(".csv")
@@ -255,7 +429,8 @@ def flatten_export(
     if "parquet" in formats:
         target = out_base.with_suffix(".parquet")
         buffer = io.BytesIO()
-        frame.astype({c: "string" for c in frame.columns if frame[c].dtype == object}).to_parquet(buffer, index=False)
+        typed = {c: "string" for c in frame.columns if frame[c].dtype == object or frame[c].isna().all()}
+        frame.astype(typed).to_parquet(buffer, index=False)
         atomic_write_bytes(target, buffer.getvalue())
         report.outputs.append(str(target))
     if quarantined:
@@ -267,3 +442,12 @@ def flatten_export(
         atomic_write_bytes(target, out.getvalue().encode("utf-8"))
         report.quarantine_file = str(target)
     return report
+
+
+def _header_only(path: Path) -> Iterator[list[str]]:
+    with open(path, "rb") as probe:
+        opener = igzip.open if probe.read(2) == b"\x1f\x8b" else open
+    with opener(path, "rt", encoding="utf-8", errors="replace", newline="") as handle:
+        header = next(csv.reader(handle), None)
+    if header:
+        yield [name.lstrip("\ufeff").strip() for name in header]

@@ -14,8 +14,6 @@ from datetime import date, datetime, time, timezone
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from zooflow.errors import ConfigurationError
 
 ROW_CHOICES = ("exclude", "only", "include")
@@ -133,6 +131,8 @@ class SliceSpec:
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> SliceSpec:
+        import yaml  # here, not at the top: the slice path itself needs no YAML
+
         try:
             data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
         except FileNotFoundError:

@@ -7,6 +7,7 @@ register ground truth and make volunteers classify, without knowing the URL layo
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -82,3 +83,9 @@ class SandboxAdmin:
 
     def seed(self, name: str) -> dict:
         return self._call("POST", "/seed", json={"name": name})
+
+    def install_export(self, resource: str, resource_id: int, export_type: str, path: str | Path) -> dict:
+        """Serve an existing ``.csv.gz`` as the ready ``export_type`` export of a resource (for benchmarks)."""
+        return self._call("POST", "/exports/install", json={
+            "resource": resource, "id": resource_id, "export_type": export_type, "path": str(Path(path).resolve()),
+        })
