@@ -95,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Time the founding download, zooflow's and curl's.")
     parser.add_argument("export", type=Path, help="a .csv.gz export (see make_export.py)")
     parser.add_argument("--repeat", type=int, default=3, help="rounds of the three; the best time of each is kept")
+    parser.add_argument("--rate", type=float, help="pace the sandbox's downloads at this many MB/s, like a real network "
+                        "link (default: loopback, as fast as the machine goes)")
     args = parser.parse_args(argv)
 
     from panoptes_client import Project
@@ -106,9 +108,11 @@ def main(argv: list[str] | None = None) -> int:
     data_dir = OUT / "sandbox-download"
     shutil.rmtree(data_dir, ignore_errors=True)
     print(f"load average before: {os.getloadavg()[0]:.2f}; cpus: {os.cpu_count()}")
-    print(f"{args.export.name}: {size / 1e6:.0f} MB gzip served by a sandbox on loopback")
+    link = f"paced at {args.rate:g} MB/s" if args.rate else "on loopback, unpaced"
+    print(f"{args.export.name}: {size / 1e6:.0f} MB gzip served by a sandbox {link}")
     results: dict[str, list[dict]] = {"founding": [], "zooflow": [], "curl": []}
-    with SandboxProcess(data_dir, seed="demo") as sandbox:
+    settings = {"download_rate_mb_s": args.rate} if args.rate else None
+    with SandboxProcess(data_dir, seed="demo", settings=settings) as sandbox:
         with _client(sandbox.endpoint):
             project_id = int(Project.find(slug=seed.DEMO_PROJECT_SLUG).id)
         installed = sandbox.admin.install_export("project", project_id, "classifications", args.export)

@@ -96,9 +96,11 @@ def test_a_corrupt_download_is_discarded_and_the_last_good_file_kept(ready_expor
     good_bytes = (tmp_path / good.path.rsplit("/", 1)[1]).read_bytes()
     (tmp_path / good.path.rsplit("/", 1)[1]).rename(tmp_path / "classifications-previous.csv.gz")
 
-    def corrupt(url, part, progress, started):
-        part.write_bytes(good_bytes[: len(good_bytes) // 2])
-        return "complete", None
+    def corrupt(url, part, check, progress, started):  # the transfer "completes" with half the file
+        half = good_bytes[: len(good_bytes) // 2]
+        part.write_bytes(half)
+        check.feed(half)
+        return "complete", None, check
 
     monkeypatch.setattr(download_module, "_fetch", corrupt)
     with pytest.raises(PanoptesError, match="not a complete gzip file"):

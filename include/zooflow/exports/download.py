@@ -4,7 +4,8 @@ Exports reach several GB, signed URLs expire within minutes, and connections dro
 kept as Panoptes delivers them (gzip), written to a ``.part`` file that survives a failed attempt
 or a killed worker, resumed with an HTTP Range request (describing the export again when its URL
 has expired), checked for length and gzip integrity, and only then renamed into place, so the
-last good download is never replaced by a broken one.
+last good download is never replaced by a broken one. The gzip is checked as it arrives, on a
+second thread, so the check costs no time whenever the network is slower than inflating.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import queue
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -21,7 +24,7 @@ from typing import Any
 
 import requests
 import urllib3
-from isal import igzip
+from isal import isal_zlib
 
 from zooflow.errors import ConfigurationError, PanoptesError
 from zooflow.exports.media import ExportMedia, ExportTarget, describe, remember_request
@@ -29,7 +32,8 @@ from zooflow.files import atomic_write_json
 
 log = logging.getLogger(__name__)
 
-CHUNK = 1 << 20
+CHUNK = 8 << 20  # one reused read buffer: 8 MB reads run near the speed of curl
+INFLATE_STEP = 1 << 20  # bounded inflate output keeps the check fast and its memory flat
 KEEP_DOWNLOADS = 2
 # Reading response.raw raises urllib3's own errors, not requests' wrappers of them.
 RETRYABLE = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
@@ -77,41 +81,90 @@ def export_filename(target: ExportTarget, media: ExportMedia) -> str:
     return f"{target.export_type}-{media.media_id}-{media.updated_at:%Y%m%dT%H%M%S%fZ}.csv.gz"
 
 
+class GzipCheck:
+    """Inflates the download as it arrives, on its own thread, so the gzip's CRC and length are checked
+    by the time the last byte lands: no second pass over a multi-GB file."""
+
+    def __init__(self) -> None:
+        # Four chunks in flight at most: when inflating lags (loopback), the transfer waits instead of buffering.
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
+        self._inflate = isal_zlib.decompressobj(wbits=31)
+        self._error: str | None = None
+        self._thread = threading.Thread(target=self._run, name="gzip-check", daemon=True)
+        self._thread.start()
+
+    def feed(self, data: bytes) -> None:
+        self._queue.put(data)
+
+    def feed_file(self, path: Path) -> None:
+        with open(path, "rb") as handle:
+            while data := handle.read(CHUNK):
+                self.feed(data)
+
+    def _run(self) -> None:
+        while (data := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self._consume(data)
+                except isal_zlib.error as exc:
+                    self._error = str(exc)
+
+    def _consume(self, data: bytes) -> None:
+        while data:
+            if self._inflate.eof:  # another gzip member follows the first
+                data = self._inflate.unused_data + data
+                self._inflate = isal_zlib.decompressobj(wbits=31)
+            self._inflate.decompress(data, INFLATE_STEP)
+            data = self._inflate.unconsumed_tail
+
+    def finish_quietly(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+
+    def finish(self, name: str) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        if self._error or not self._inflate.eof or self._inflate.unused_data:
+            problem = self._error or ("it ends early" if not self._inflate.eof else "bytes follow its end")
+            raise PanoptesError(f"{name} is not a complete gzip file ({problem}); it will be downloaded again")
+
+
 def verify_gzip(path: Path) -> None:
-    """Read the whole file through the decompressor: a truncated or corrupt gzip fails its CRC or length check."""
-    try:
-        with igzip.open(path, "rb") as handle:
-            while handle.read(8 << 20):
-                pass
-    except (OSError, EOFError) as exc:
-        raise PanoptesError(f"{path.name} is not a complete gzip file ({exc}); it will be downloaded again") from None
+    """Check a gzip file already on disk, as a download is checked."""
+    check = GzipCheck()
+    check.feed_file(path)
+    check.finish(path.name)
 
 
-def _fetch(url: str, part: Path, progress: Progress | None, started: float) -> tuple[str, int | None]:
-    """One attempt: append to ``part`` from its current size. Returns (outcome, total size or None)."""
+def _fetch(url: str, part: Path, check: GzipCheck, progress: Progress | None, started: float) -> tuple[str, int | None, GzipCheck]:
+    """One attempt: append to ``part`` from its current size. Returns (outcome, total size or None, the check)."""
     offset = part.stat().st_size if part.exists() else 0
     headers = {"Range": f"bytes={offset}-"} if offset else {}
     with requests.get(url, headers=headers, stream=True, timeout=(10, 60)) as response:
         if response.status_code == 403:
-            return "expired", None
+            return "expired", None, check
         if response.status_code == 416:
-            return "complete", offset
+            return "complete", offset, check
         if response.status_code not in (200, 206):
             raise PanoptesError(f"the export download answered {response.status_code}: {response.text[:200]}")
         if response.status_code == 200 and offset:
             offset = 0  # the server ignored the Range: start over rather than append a second copy
+            check.finish_quietly()
+            check = GzipCheck()
         total = _total_size(response, offset)
-        mode = "ab" if offset else "wb"
+        buffer = bytearray(CHUNK)
+        view = memoryview(buffer)
         done = offset
-        with open(part, mode) as handle:
-            for chunk in response.raw.stream(CHUNK, decode_content=False):
-                handle.write(chunk)
-                done += len(chunk)
+        with open(part, "ab" if offset else "wb") as handle:
+            while count := response.raw.readinto(view):
+                handle.write(view[:count])
+                check.feed(bytes(view[:count]))
+                done += count
                 if progress:
                     progress(done, total, time.monotonic() - started)
             handle.flush()
             os.fsync(handle.fileno())
-    return "complete", total
+    return "complete", total, check
 
 
 def _total_size(response: requests.Response, offset: int) -> int | None:
@@ -152,10 +205,13 @@ def download_export(
         log.info("%s: resuming the partial download at %.1f MB", target, resumed_from / 1e6)
     started = time.monotonic()
     url, total, attempts = media.src, None, 0
+    check = GzipCheck()
+    if resumed_from:
+        check.feed_file(part)
     while True:
         attempts += 1
         try:
-            outcome, total = _fetch(url, part, progress, started)
+            outcome, total, check = _fetch(url, part, check, progress, started)
         except RETRYABLE as exc:
             outcome = "dropped"
             log.warning("%s: connection dropped at %.1f MB (%s); resuming", target, part.stat().st_size / 1e6 if part.exists() else 0, exc.__class__.__name__)
@@ -165,6 +221,7 @@ def download_export(
         if outcome == "complete":
             log.warning("%s: got %d of %d bytes; resuming", target, size, total)
         if attempts >= max_attempts:
+            check.finish_quietly()
             raise PanoptesError(
                 f"the {target} download did not complete after {attempts} attempts ({size} bytes kept in {part.name}; "
                 "the next run resumes from there)"
@@ -173,12 +230,13 @@ def download_export(
             log.info("%s: the signed URL expired; describing the export again", target)
         fresh = describe(target)  # a new signed URL; also notices a regenerated export
         if fresh is None or fresh.media_id != media.media_id or fresh.updated_at != media.updated_at:
+            check.finish_quietly()
             part.unlink(missing_ok=True)
             raise PanoptesError(f"the {target} changed during the download; run the download again")
         url = fresh.src
         time.sleep(min(0.5 * 2 ** (attempts - 1), 30) if outcome == "dropped" else 0)
     try:
-        verify_gzip(part)
+        check.finish(final.name)
     except PanoptesError:
         part.unlink(missing_ok=True)
         raise

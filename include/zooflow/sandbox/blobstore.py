@@ -148,10 +148,14 @@ class BlobStore:
             raise BlobError(416, "InvalidRange", "The range specified is invalid for the current size of the resource.",
                             headers=[("Content-Range", f"bytes */{size}")])
         if wanted is None:
-            return Response(200, headers=headers, file=FileBody(handle, 0, size, limit))
+            return Response(200, headers=headers, file=FileBody(handle, 0, size, limit, self._rate()))
         start, end = wanted
         headers.append(("Content-Range", f"bytes {start}-{end}/{size}"))
-        return Response(206, headers=headers, file=FileBody(handle, start, end - start + 1, limit))
+        return Response(206, headers=headers, file=FileBody(handle, start, end - start + 1, limit, self._rate()))
+
+    def _rate(self) -> float | None:
+        mb_per_second = self._settings["download_rate_mb_s"]
+        return mb_per_second * 1e6 if mb_per_second else None
 
 
 def _parse_range(header: str | None, size: int) -> tuple[int, int] | str | None:

@@ -11,6 +11,7 @@ import email.utils
 import json
 import socket
 import sys
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
@@ -97,7 +98,12 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
 
     def _send_file(self, body: FileBody) -> None:
         count = body.length if body.limit is None else min(body.length, body.limit)
-        if count:
+        if count and body.rate:
+            started, sent, step = time.monotonic(), 0, 1 << 20
+            while sent < count:
+                sent += self.connection.sendfile(body.handle, body.offset + sent, min(step, count - sent))
+                time.sleep(max(0.0, sent / body.rate - (time.monotonic() - started)))
+        elif count:
             self.connection.sendfile(body.handle, body.offset, count)
         if count < body.length:
             self.close_connection = True

@@ -108,6 +108,8 @@ SETTINGS: dict[str, Setting] = {
                                          "close export downloads after this many body bytes"),
     "drop_download_count": Setting(None, _optional(_number(int)), "how many downloads to drop (None = all while set)"),
     "fail_next": Setting([], _fail_rules, "one-shot rules: [{method, path_regex, status, count}]"),
+    "download_rate_mb_s": Setting(None, _optional(_number(float)),
+                                  "pace export downloads at this many MB/s, like a real network link (None = as fast as loopback)"),
 }
 
 

@@ -24,7 +24,8 @@ JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 
 @dataclass
 class FileBody:
-    """A byte range of an open file, sent with sendfile; ``limit`` cuts the connection early.
+    """A byte range of an open file, sent with sendfile; ``limit`` cuts the connection early, and
+    ``rate`` (bytes per second) paces it like a real network link.
 
     The file is opened while the request is handled, so a concurrent atomic replace of the path
     (a regenerated export) cannot mix old and new bytes within one response.
@@ -34,6 +35,7 @@ class FileBody:
     offset: int
     length: int
     limit: int | None = None
+    rate: float | None = None
 
 
 @dataclass
