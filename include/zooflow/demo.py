@@ -12,7 +12,6 @@ import json
 import shutil
 import subprocess
 import sys
-from collections import Counter
 from pathlib import Path
 
 import pandas as pd
@@ -116,7 +115,8 @@ def run(args: argparse.Namespace) -> int:
         )
         print("[4/6] zooniverse_exports: success — exports requested, built, downloaded, sliced and flattened")
         for export_type in ("classifications", "subjects"):
-            print("\n".join("      " + line for line in _slice_summary(_latest_report(root, f"slice-{export_type}"))))
+            report = SliceReport.from_dict(_latest_report(root, f"slice-{export_type}"))
+            print("\n".join("      " + line for line in report.summary_lines()))
 
         al_config = _set_up_active_learning(workdir / "al", panoptes, sandbox)
         al_conf = json.dumps({"project": seed.DEMO_PROJECT_SLUG, "config": str(al_config), "poll_seconds": 1})
@@ -157,12 +157,6 @@ def _set_up_active_learning(folder: Path, panoptes: PanoptesConfig, sandbox: San
     config = folder / "active_learning.yaml"
     atomic_write_bytes(config, yaml.safe_dump({"pool": pool.name, "workflow_id": int(workflow.id), "k": 10, "m": 1}).encode())
     return config
-
-
-def _slice_summary(report: dict) -> list[str]:
-    keys = ("source", "kind", "spec", "rows_read", "rows_kept", "rows_quarantined", "partitions", "seconds")
-    return SliceReport(**{k: report[k] for k in keys}, quarantine_reasons=Counter(report["quarantine_reasons"]),
-                       rows_filtered=Counter(report["rows_filtered"])).summary_lines()
 
 
 def _round_line(record: dict) -> str:

@@ -198,6 +198,6 @@ def run_flatten(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:
-        print(f"{args.input}: {report.rows_read} classifications -> {report.rows_written} task rows, "
+        print(f"{args.input} ({report.kind} export): {report.rows_read} rows read -> {report.rows_written} rows written, "
               f"{report.rows_quarantined} quarantined; {', '.join(report.outputs)}")
     return 0

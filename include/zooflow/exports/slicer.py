@@ -37,7 +37,7 @@ import uuid
 from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -81,6 +81,15 @@ class SliceReport:
     quarantine_file: str | None = None
     seconds: float = 0.0
     finished_at: str = ""
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SliceReport:
+        """A report read back from its JSON (the DAG's report file, an XCom)."""
+        known = {f.name for f in fields(cls)}
+        report = cls(**{k: v for k, v in data.items() if k in known})
+        report.quarantine_reasons = Counter(report.quarantine_reasons)
+        report.rows_filtered = Counter(report.rows_filtered)
+        return report
 
     def to_dict(self) -> dict[str, Any]:
         return {
