@@ -49,13 +49,11 @@ def test_simulate_table_and_errors(digits, tmp_path):
     assert bad.returncode == 2 and "invalid choice" in bad.stderr
 
 
-def test_the_al_group_takes_more_subcommands(monkeypatch):
-    def add_round(commands):
-        commands.add_parser("round").set_defaults(func=lambda args: 0)
-
-    monkeypatch.setattr(al_cli, "SUBCOMMANDS", al_cli.SUBCOMMANDS + (add_round,))
+def test_the_al_group_parses_round_and_simulate():
     parser = build_parser()
-    assert parser.parse_args(["al", "round"]).al_command == "round"
+    round_args = parser.parse_args(["al", "round", "owner/name", "--config", "al.yaml", "--k", "3", "--dry-run"])
+    assert (round_args.func, round_args.project, round_args.k, round_args.m, round_args.dry_run) == (
+        al_cli.run_round, "owner/name", 3, None, True)
     args = parser.parse_args(["al", "simulate", "--pool", "p.csv", "--label-column", "y", "--rounds", "3", "--batch", "4"])
     assert (args.func, args.strategy, args.initial, args.threshold, args.json) == (al_cli.run_simulate, DEFAULT_STRATEGY, 10, 0.6, False)
     with pytest.raises(SystemExit):
