@@ -37,10 +37,9 @@ from airflow.sdk import Param, dag
 
 from zooflow.airflow.assets import export_asset
 from zooflow.airflow.operators.al import PlanRoundOperator, SelectRoundOperator, UploadRoundOperator
+from zooflow.airflow.params import DEFAULT_PROJECT, common_params, wait_settings
 from zooflow.airflow.sensors.retirement import BatchRetiredSensor
 
-PROJECT = os.environ.get("ZOOFLOW_PROJECT", "")
-DEFERRABLE = os.environ.get("ZOOFLOW_DEFERRABLE", "true").strip().lower() not in ("false", "0", "no")
 COMMON = {
     "project": "{{ params.project }}",
     "config": "{{ params.config }}",
@@ -52,15 +51,14 @@ COMMON = {
 @dag(
     dag_id="zooniverse_active_learning",
     # A new classification export of the configured project starts a round; without one, manual only.
-    schedule=[export_asset(PROJECT, "classifications")] if PROJECT else None,
+    schedule=[export_asset(DEFAULT_PROJECT, "classifications")] if DEFAULT_PROJECT else None,
     catchup=False,
     max_active_runs=1,
     tags=["zooniverse", "active-learning"],
     doc_md=__doc__,
     render_template_as_native_obj=True,
     default_args={"owner": "zooflow", "retries": 2, "retry_delay": timedelta(minutes=1)},
-    params={
-        "project": Param(PROJECT, type="string", title="Project", description="Slug (owner/name) or id."),
+    params=common_params(wait_minutes=60) | {
         "config": Param(os.environ.get("ZOOFLOW_AL_CONFIG", ""), type="string", title="Active-learning config (YAML)"),
         "subject_set_name": Param(None, type=["null", "string"], title="Subject set name",
                                   description="Empty: the config's template, e.g. al-round-002-2026-11-21."),
@@ -71,9 +69,6 @@ COMMON = {
         "seed": Param(None, type=["null", "integer"], title="Random seed"),
         "retirement_mode": Param(None, type=["null", "string"], enum=[None, "counts", "precise"], title="Batch retired when"),
         "dry_run": Param(False, type="boolean", title="Dry run", description="Write manifest and images; upload nothing."),
-        "wait_timeout_minutes": Param(60, type="number", exclusiveMinimum=0, title="Give up waiting after (minutes)"),
-        "poll_seconds": Param(60, type="integer", minimum=1, maximum=3600, title="Look again every (seconds)"),
-        "conn_id": Param("zooniverse_default", type="string", title="Connection id"),
     },
 )
 def zooniverse_active_learning():
@@ -84,10 +79,7 @@ def zooniverse_active_learning():
         subject_set_ids=plan.output["current_batch_sets"],
         retirement_mode=plan.output["retirement_mode"],
         dry_run="{{ params.dry_run }}",
-        zooniverse_conn_id="{{ params.conn_id }}",
-        deferrable=DEFERRABLE,
-        wait_timeout_seconds="{{ params.wait_timeout_minutes * 60 }}",
-        poll_seconds="{{ params.poll_seconds }}",
+        **wait_settings(),
     )
     select = SelectRoundOperator(task_id="select", set_name="{{ params.subject_set_name }}",
                                  dry_run="{{ params.dry_run }}", **COMMON)

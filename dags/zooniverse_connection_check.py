@@ -15,12 +15,12 @@ A wrong slug or wrong credentials fail at once without retries; an unreachable s
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
 from airflow.sdk import Param, dag
 
 from zooflow.airflow.operators.project import ProjectReportOperator
+from zooflow.airflow.params import DEFAULT_PROJECT
 
 
 @dag(
@@ -32,7 +32,7 @@ from zooflow.airflow.operators.project import ProjectReportOperator
     default_args={"owner": "zooflow", "retries": 2, "retry_delay": timedelta(seconds=20)},
     params={
         "project": Param(
-            os.environ.get("ZOOFLOW_PROJECT", ""),
+            DEFAULT_PROJECT,
             type="string",
             title="Project",
             description="Slug (owner/name, as in the project's URL) or numeric id.",

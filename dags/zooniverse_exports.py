@@ -29,7 +29,6 @@ and a JSON report per run in `reports/`. Each slice emits an Asset event on
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
 from airflow.sdk import Param, TaskGroup, dag
@@ -41,11 +40,11 @@ from zooflow.airflow.operators.export import (
     RequestExportOperator,
     SliceExportOperator,
 )
+from zooflow.airflow.params import common_params, wait_settings
 from zooflow.airflow.sensors.export import ExportReadySensor
 
 EXPORT_TYPES = ("classifications", "subjects", "workflows")
 SLICED = ("classifications", "subjects")
-DEFERRABLE = os.environ.get("ZOOFLOW_DEFERRABLE", "true").strip().lower() not in ("false", "0", "no")
 COMMON = {
     "project": "{{ params.project }}",
     "resource": "{{ params.resource }}",
@@ -63,9 +62,7 @@ COMMON = {
     doc_md=__doc__,
     render_template_as_native_obj=True,
     default_args={"owner": "zooflow", "retries": 2, "retry_delay": timedelta(minutes=2)},
-    params={
-        "project": Param(os.environ.get("ZOOFLOW_PROJECT", ""), type="string", title="Project",
-                         description="Slug (owner/name) or id."),
+    params=common_params(wait_minutes=360) | {
         "export_types": Param(list(EXPORT_TYPES), type="array", items={"type": "string", "enum": list(EXPORT_TYPES)},
                               title="Export types", examples=list(EXPORT_TYPES)),
         "resource": Param("project", type="string", enum=["project", "workflow", "subject_set"],
@@ -73,8 +70,6 @@ COMMON = {
         "resource_id": Param(None, type=["null", "integer"], minimum=1, title="Workflow or subject set id"),
         "request_new": Param(True, type="boolean", title="Request a new export",
                              description="Off: re-slice the last download and ask Panoptes for nothing."),
-        "wait_timeout_minutes": Param(360, type="number", exclusiveMinimum=0, maximum=7 * 24 * 60, title="Give up waiting after (minutes)"),
-        "poll_seconds": Param(60, type="integer", minimum=1, maximum=3600, title="Look again every (seconds)"),
         "spec_file": Param(None, type=["null", "string"], title="Slice spec file (YAML)"),
         "workflow_ids": Param([], type="array", items={"type": "integer"}, title="Workflow ids"),
         "min_workflow_version": Param(None, type=["null", "string"], pattern=r"^\d+(\.\d+)?$", title="Minimum workflow version"),
@@ -84,7 +79,6 @@ COMMON = {
         "until": Param(None, type=["null", "string"], title="created_at until (UTC, exclusive)"),
         "gold": Param("exclude", type="string", enum=["exclude", "only", "include"], title="Gold-standard rows"),
         "expert": Param("include", type="string", enum=["exclude", "only", "include"], title="Expert rows"),
-        "conn_id": Param("zooniverse_default", type="string", title="Connection id"),
     },
 )
 def zooniverse_exports():
@@ -98,10 +92,7 @@ def zooniverse_exports():
                 task_id="request", export_type=export_type, export_types="{{ params.export_types }}",
                 request_new="{{ params.request_new }}", **COMMON,
             )
-            wait = ExportReadySensor(
-                task_id="wait", request=request.output, zooniverse_conn_id="{{ params.conn_id }}", deferrable=DEFERRABLE,
-                wait_timeout_seconds="{{ params.wait_timeout_minutes * 60 }}", poll_seconds="{{ params.poll_seconds }}",
-            )
+            wait = ExportReadySensor(task_id="wait", request=request.output, **wait_settings())
             download = DownloadExportOperator(task_id="download", export_type=export_type, request=request.output, **COMMON)
             request >> wait >> download
             if export_type in SLICED:

@@ -1,0 +1,35 @@
+"""What every zooflow DAG's form and deployment settings share, defined once."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from airflow.sdk import Param
+
+# Where no triggerer runs, set ZOOFLOW_DEFERRABLE=false: sensors then wait in reschedule mode.
+DEFERRABLE = os.environ.get("ZOOFLOW_DEFERRABLE", "true").strip().lower() not in ("false", "0", "no")
+DEFAULT_PROJECT = os.environ.get("ZOOFLOW_PROJECT", "")
+
+
+def common_params(*, wait_minutes: float) -> dict[str, Param]:
+    """The project, the connection, and how long and how often a wait on Panoptes looks."""
+    return {
+        "project": Param(DEFAULT_PROJECT, type="string", title="Project",
+                         description="Slug (owner/name, as in the project's URL) or numeric id."),
+        "wait_timeout_minutes": Param(wait_minutes, type="number", exclusiveMinimum=0, maximum=7 * 24 * 60,
+                                      title="Give up waiting after (minutes)"),
+        "poll_seconds": Param(60, type="integer", minimum=1, maximum=3600, title="Look again every (seconds)"),
+        "conn_id": Param("zooniverse_default", type="string", title="Connection id",
+                         description="An Airflow connection of type Zooniverse."),
+    }
+
+
+def wait_settings() -> dict[str, Any]:
+    """Sensor arguments that take the form's wait values."""
+    return {
+        "zooniverse_conn_id": "{{ params.conn_id }}",
+        "deferrable": DEFERRABLE,
+        "wait_timeout_seconds": "{{ params.wait_timeout_minutes * 60 }}",
+        "poll_seconds": "{{ params.poll_seconds }}",
+    }
