@@ -6,6 +6,7 @@ give the same clear error when nothing matches, instead of the client's bare Sto
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from panoptes_client import Project, Workflow
@@ -92,3 +93,27 @@ def format_report(report: dict[str, Any]) -> list[str]:
             f"{wf['classifications_count']} classifications"
         )
     return lines
+
+
+def parameterize(name: str) -> str:
+    """A project name as Panoptes puts it in the slug: lower case, runs of other characters as one dash."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def ensure_project(owner: str, display_name: str, description: str, *, language: str = "en",
+                   private: bool = True) -> tuple[Project, bool]:
+    """The owner's project of that name (found by its slug), created if missing; and whether it was created."""
+    if not display_name.strip() or not description.strip():
+        raise ConfigurationError("a project needs a display name and a description")
+    slug = f"{owner}/{parameterize(display_name)}"
+    try:
+        return Project.find(slug=slug), False
+    except (PanoptesAPIException, StopIteration):
+        pass
+    project = Project()
+    project.display_name = display_name
+    project.description = description
+    project.primary_language = language
+    project.private = private
+    project.save()
+    return project, True
