@@ -16,7 +16,9 @@ COMMAND_GROUPS = (
     "zooflow.check_cli",
     "zooflow.demo",
     "zooflow.exports.cli",
+    "zooflow.project_cli",
     "zooflow.sandbox.cli",
+    "zooflow.subjects.cli",
 )
 
 
