@@ -20,7 +20,7 @@ from datetime import timedelta
 from airflow.sdk import Param, dag
 
 from zooflow.airflow.operators.project import ProjectReportOperator
-from zooflow.airflow.params import DEFAULT_PROJECT
+from zooflow.airflow.params import DEFAULT_PROJECT, conn_id_param
 
 
 @dag(
@@ -37,12 +37,7 @@ from zooflow.airflow.params import DEFAULT_PROJECT
             title="Project",
             description="Slug (owner/name, as in the project's URL) or numeric id.",
         ),
-        "conn_id": Param(
-            "zooniverse_default",
-            type="string",
-            title="Connection id",
-            description="An Airflow connection of type Zooniverse.",
-        ),
+        "conn_id": conn_id_param(),
     },
 )
 def zooniverse_connection_check():

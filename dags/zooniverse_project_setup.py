@@ -23,6 +23,7 @@ from datetime import timedelta
 from airflow.sdk import Param, dag
 
 from zooflow.airflow.operators.setup import ProjectSetupOperator
+from zooflow.airflow.params import conn_id_param, dry_run_param
 
 FIELDS = ("display_name", "description", "language", "private", "workflow_name", "question", "answers",
           "retirement_count", "manifest", "subject_set", "allow_missing")
@@ -48,8 +49,8 @@ FIELDS = ("display_name", "description", "language", "private", "workflow_name",
         "manifest": Param("", type="string", minLength=1, title="Manifest (CSV path on the workers)"),
         "subject_set": Param("first batch", type="string", minLength=1, title="First subject set's name"),
         "allow_missing": Param(False, type="boolean", title="Allow missing files (upload the rest)"),
-        "dry_run": Param(True, type="boolean", title="Dry run", description="Only report what would be created."),
-        "conn_id": Param("zooniverse_default", type="string", title="Connection id"),
+        "dry_run": dry_run_param("create the project, workflow and subject set, and upload"),
+        "conn_id": conn_id_param(),
     },
 )
 def zooniverse_project_setup():

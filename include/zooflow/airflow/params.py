@@ -12,6 +12,16 @@ DEFERRABLE = os.environ.get("ZOOFLOW_DEFERRABLE", "true").strip().lower() not in
 DEFAULT_PROJECT = os.environ.get("ZOOFLOW_PROJECT", "")
 
 
+def conn_id_param() -> Param:
+    return Param("zooniverse_default", type="string", title="Connection id",
+                 description="An Airflow connection of type Zooniverse.")
+
+
+def dry_run_param(what_it_does: str) -> Param:
+    """Admin forms start in dry run: a change to volunteers' data is made only when asked for."""
+    return Param(True, type="boolean", title="Dry run", description=f"On: only report. Off: {what_it_does}.")
+
+
 def common_params(*, wait_minutes: float) -> dict[str, Param]:
     """The project, the connection, and how long and how often a wait on Panoptes looks."""
     return {
@@ -20,8 +30,7 @@ def common_params(*, wait_minutes: float) -> dict[str, Param]:
         "wait_timeout_minutes": Param(wait_minutes, type="number", exclusiveMinimum=0, maximum=7 * 24 * 60,
                                       title="Give up waiting after (minutes)"),
         "poll_seconds": Param(60, type="integer", minimum=1, maximum=3600, title="Look again every (seconds)"),
-        "conn_id": Param("zooniverse_default", type="string", title="Connection id",
-                         description="An Airflow connection of type Zooniverse."),
+        "conn_id": conn_id_param(),
     }
 
 
