@@ -75,8 +75,10 @@ def run(args: argparse.Namespace) -> int:
     dags_folder = args.dags_folder.resolve()
     if not (dags_folder / "zooniverse_connection_check.py").is_file():
         raise ZooflowError(f"{dags_folder} is not zooflow's dags folder; run the demo from the repository root")
-    # A fresh sandbox each time, so the demo shows the same story on every run.
-    shutil.rmtree(workdir / "sandbox", ignore_errors=True)
+    # A fresh sandbox and data root each time: the demo tells the same story on every run, and no
+    # round state outlives the sandbox its subject sets lived in.
+    for folder in ("sandbox", "data"):
+        shutil.rmtree(workdir / folder, ignore_errors=True)
     logs = workdir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     data_root = workdir / "data"
@@ -125,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
         state = RoundState(root.al_dir(seed.DEMO_PROJECT_SLUG, workflow_id))
         print(f"[5/6] active learning, round 1: {_round_line(state.completed()[-1])}")
         labelled = 0
-        while made := sandbox.admin.run_volunteers(20, workflow_id=workflow_id):
+        while made := sandbox.admin.run_volunteers(20, seed=labelled, workflow_id=workflow_id):
             labelled += made
         print(f"      volunteers made {labelled} classifications and retired the batch; 25 hours pass on the sandbox clock")
         sandbox.admin.advance_clock(hours=25)
@@ -155,7 +157,7 @@ def _set_up_active_learning(folder: Path, panoptes: PanoptesConfig, sandbox: San
     truth = pd.read_parquet(pool, columns=["id", "label"])
     sandbox.admin.set_oracle("#pool_id", dict(zip(truth["id"], truth["label"])))
     config = folder / "active_learning.yaml"
-    atomic_write_bytes(config, yaml.safe_dump({"pool": pool.name, "workflow_id": int(workflow.id), "k": 10, "m": 1}).encode())
+    atomic_write_bytes(config, yaml.safe_dump({"pool": pool.name, "workflow_id": int(workflow.id), "k": 20, "m": 2}).encode())
     return config
 
 
