@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 
 import pytest
 from airflow.dag_processing.dagbag import DagBag
@@ -12,6 +11,7 @@ from panoptes_client import Project, Subject, SubjectSet
 from zooflow.panoptes import connect
 from zooflow.paths import DataRoot
 from zooflow.sandbox import seed
+from zooflow.sandbox.populate import demo_subject_set
 
 MOVING_STATE = {"last_request_id", "clock", "clock_offset_seconds"}
 
@@ -27,24 +27,6 @@ def client(demo_config, demo_sandbox):
     demo_sandbox.admin.configure(fail_next=[], fault_rate=0)
     with connect(demo_config) as client:
         yield client
-
-
-def make_set(metadatas):
-    project = Project.find(slug=seed.DEMO_PROJECT_SLUG)
-    subject_set = SubjectSet()
-    subject_set.links.project = project
-    subject_set.display_name = f"dag-admin-{uuid.uuid4().hex[:10]}"
-    subject_set.save()
-    subjects = []
-    for metadata in metadatas:
-        subject = Subject()
-        subject.links.project = project
-        subject.add_location({"image/png": f"https://example.org/dag/{uuid.uuid4().hex}.png"})
-        subject.metadata.update(metadata)
-        subject.save()
-        subjects.append(subject)
-    subject_set.add(subjects)
-    return int(subject_set.id), [int(s.id) for s in subjects]
 
 
 def snapshot(admin):
@@ -63,7 +45,7 @@ def reports(data_root, kind):
 
 
 def test_remove_duplicates_dry_run_apply_and_rerun(dags_folder, airflow_db, zooniverse_conn, data_root, demo_sandbox, client) -> None:
-    set_id, ids = make_set([{"filename": "x"}, {"filename": "x"}, {"filename": "y"}, {"nope": 1}, {"filename": "x"}])
+    set_id, ids = demo_subject_set([{"filename": "x"}, {"filename": "x"}, {"filename": "y"}, {"nope": 1}, {"filename": "x"}])
     dag = load_dag(dags_folder, "zooniverse_remove_duplicates")
     before = snapshot(demo_sandbox.admin)
     run = dag.test(run_conf={"subject_set_id": set_id, "field": "filename"})  # dry run is the default
@@ -99,7 +81,7 @@ def test_remove_duplicates_unknown_set_fails_fast(dags_folder, airflow_db, zooni
 
 
 def test_update_metadata_dry_run_apply_and_rerun(dags_folder, airflow_db, zooniverse_conn, data_root, demo_sandbox, client, tmp_path) -> None:
-    set_id, ids = make_set([{"filename": "p.png", "keep": "me"}, {"filename": "q.png"}, {"filename": "r.png"}])
+    set_id, ids = demo_subject_set([{"filename": "p.png", "keep": "me"}, {"filename": "q.png"}, {"filename": "r.png"}])
     csv_path = tmp_path / "meta.csv"
     csv_path.write_text("filename,label\np.png,Cosmic Ray\nq.png,Other\nmissing.png,x\n", encoding="utf-8")
     dag = load_dag(dags_folder, "zooniverse_update_metadata")
@@ -130,7 +112,7 @@ def test_update_metadata_dry_run_apply_and_rerun(dags_folder, airflow_db, zooniv
 
 
 def test_update_metadata_missing_csv_fails_fast(dags_folder, airflow_db, zooniverse_conn, data_root, demo_sandbox, client, tmp_path) -> None:
-    set_id, _ = make_set([{"filename": "p.png"}])
+    set_id, _ = demo_subject_set([{"filename": "p.png"}])
     dag = load_dag(dags_folder, "zooniverse_update_metadata")
     before = snapshot(demo_sandbox.admin)
     run = dag.test(run_conf={"subject_set_id": set_id, "csv_path": str(tmp_path / "nope.csv"),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 
 import pytest
 from panoptes_client import Project, Subject, SubjectSet
@@ -12,28 +11,14 @@ from zooflow.cli import main
 from zooflow.errors import ConfigurationError
 from zooflow.panoptes import connect
 from zooflow.sandbox import seed
+from zooflow.sandbox.populate import demo_subject_set
 from zooflow.subjects.dedupe import apply_dedupe, plan_dedupe
 
-STATE_KEYS_THAT_MOVE = {"last_request_id", "clock", "clock_offset_seconds"}
-
-
 def make_set(metadatas: list[dict]) -> tuple[int, list[int]]:
-    """A new subject set in the demo project holding one subject per metadata dict (ids in creation order)."""
-    project = Project.find(slug=seed.DEMO_PROJECT_SLUG)
-    subject_set = SubjectSet()
-    subject_set.links.project = project
-    subject_set.display_name = f"admin-test-{uuid.uuid4().hex[:10]}"
-    subject_set.save()
-    subjects = []
-    for i, metadata in enumerate(metadatas):
-        subject = Subject()
-        subject.links.project = project
-        subject.add_location({"image/png": f"https://example.org/admin/{uuid.uuid4().hex}.png"})
-        subject.metadata.update(metadata)
-        subject.save()
-        subjects.append(subject)
-    subject_set.add(subjects)
-    return int(subject_set.id), [int(s.id) for s in subjects]
+    return demo_subject_set(metadatas, prefix="admin-test")
+
+
+STATE_KEYS_THAT_MOVE = {"last_request_id", "clock", "clock_offset_seconds"}
 
 
 def snapshot(admin, set_ids) -> dict:

@@ -6,35 +6,15 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 
-from panoptes_client import Project, Subject, SubjectSet
+from panoptes_client import Subject
 
 from zooflow.panoptes import connect
-from zooflow.sandbox import seed
+from zooflow.sandbox.populate import demo_subject_set
 
 
 def zooflow(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "zooflow", *args], capture_output=True, text=True, env=env, timeout=180)
-
-
-def make_set(config, filenames: list[str]) -> int:
-    with connect(config):
-        project = Project.find(slug=seed.DEMO_PROJECT_SLUG)
-        subject_set = SubjectSet()
-        subject_set.links.project = project
-        subject_set.display_name = f"cli-admin-{uuid.uuid4().hex[:8]}"
-        subject_set.save()
-        subjects = []
-        for name in filenames:
-            subject = Subject()
-            subject.links.project = project
-            subject.add_location({"image/png": f"https://example.org/{uuid.uuid4().hex}.png"})
-            subject.metadata.update({"filename": name})
-            subject.save()
-            subjects.append(subject)
-        subject_set.add(subjects)
-        return int(subject_set.id)
 
 
 def members(config, set_id: int) -> list[dict]:
@@ -46,7 +26,8 @@ def test_dedupe_and_update_metadata_from_the_command_line(demo_config, tmp_path)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PANOPTES_", "AIRFLOW_CONN_"))} | {
         "PANOPTES_ENDPOINT": demo_config.endpoint, "PANOPTES_USERNAME": demo_config.username,
         "PANOPTES_PASSWORD": demo_config.password, "ZOOFLOW_DATA_ROOT": str(tmp_path / "data")}
-    set_id = make_set(demo_config, ["a.png", "a.png", "b.png"])
+    with connect(demo_config):
+        set_id, _ = demo_subject_set([{"filename": n} for n in ("a.png", "a.png", "b.png")], prefix="cli-admin")
 
     dry = zooflow("subjects", "dedupe", "--subject-set", str(set_id), "--field", "filename", "--json", env=env)
     assert dry.returncode == 0, dry.stderr

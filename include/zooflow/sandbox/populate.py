@@ -6,6 +6,7 @@ unmodified panoptes-client over HTTP) keeps them honest about what the sandbox a
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
 from datetime import datetime
 from typing import Any
@@ -50,3 +51,22 @@ def classify_on(admin: SandboxAdmin, subjects: list[Subject], days: dict[datetim
             })
     admin.add_classifications(rows)
     return Counter(day.date().isoformat() for day in days for _ in range(days[day]))
+
+
+def demo_subject_set(metadatas: list[dict[str, Any]], *, prefix: str = "set") -> tuple[int, list[int]]:
+    """A new subject set in the demo project holding one subject per metadata dict (ids in creation order)."""
+    project = Project.find(slug=seed.DEMO_PROJECT_SLUG)
+    subject_set = SubjectSet()
+    subject_set.links.project = project
+    subject_set.display_name = f"{prefix}-{uuid.uuid4().hex[:10]}"
+    subject_set.save()
+    subjects = []
+    for metadata in metadatas:
+        subject = Subject()
+        subject.links.project = project
+        subject.add_location({"image/png": f"https://example.org/{prefix}/{uuid.uuid4().hex}.png"})
+        subject.metadata.update(metadata)
+        subject.save()
+        subjects.append(subject)
+    subject_set.add(subjects)
+    return int(subject_set.id), [int(s.id) for s in subjects]
