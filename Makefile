@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.zooflow-installed
 UV := $(PYTHON) -m uv
 
-.PHONY: demo test lock clean-demo
+.PHONY: demo test test-distributed test-faults up down lock clean-demo
 
 $(STAMP): requirements.lock pyproject.toml
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
@@ -23,6 +23,22 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# Subsets of `make test`, for when you work on one part.
+# Celery workers, Postgres and Redis as processes (Debian's packages are installed when missing).
+test-distributed: $(STAMP)
+	$(BIN)/python -m pytest -m distributed
+
+# Faults and bad input, ending with a table of what was tried, what the user saw and what was lost.
+test-faults: $(STAMP)
+	$(BIN)/python -m pytest tests/faults
+
+# A local Airflow (SQLite) with the sandbox and the connection configured; prints the UI address.
+up: $(STAMP)
+	$(BIN)/zooflow up
+
+down: $(STAMP)
+	$(BIN)/zooflow down
 
 # Regenerate the lock after editing requirements.txt.
 lock:
