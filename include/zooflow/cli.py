@@ -19,6 +19,7 @@ COMMAND_GROUPS = (
     "zooflow.project_cli",
     "zooflow.sandbox.cli",
     "zooflow.subjects.cli",
+    "zooflow.up",
 )
 
 
