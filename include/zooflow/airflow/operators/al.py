@@ -2,12 +2,16 @@
 
 Thin shells over ``zooflow.al.round``: they read the project's AL config (with the trigger form's
 values on top), find the round state and the latest classification download under the data root,
-and hand back JSON-ready values (never credentials) for XCom.
+and hand back JSON-ready values (never credentials) for XCom. With a remote data root each pulls the
+state, exports and round folders it reads into the worker's cache and pushes what it wrote
+(``zooflow.airflow.storage``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from airflow.sdk import BaseOperator
@@ -16,10 +20,10 @@ from panoptes_client import Workflow
 
 from zooflow.airflow.errors import fail_fast_on_bad_config
 from zooflow.airflow.hooks.zooniverse import PanoptesHook
+from zooflow.airflow.storage import DataStore, data_store, pull_latest_download
 from zooflow.al.round import RoundConfig, Selection, select_round, upload_round
 from zooflow.al.state import RoundState
-from zooflow.exports.download import latest_download
-from zooflow.paths import DataRoot, safe_name
+from zooflow.paths import safe_name
 from zooflow.projects import find_project
 
 FORM_SETTINGS = ("k", "m", "threshold", "strategy", "seed", "retirement_mode")
@@ -40,8 +44,11 @@ class _RoundOperator(BaseOperator):
         overrides = {k: v for k, v in (self.overrides or {}).items() if k in FORM_SETTINGS}
         return RoundConfig.load(self.config, overrides)
 
-    def state(self, config: RoundConfig) -> RoundState:
-        return RoundState(DataRoot().al_dir(self.project, config.workflow_id))
+    def state(self, config: RoundConfig, store: DataStore) -> RoundState:
+        """The round state, pulled from a remote data root first."""
+        state = RoundState(store.root.al_dir(self.project, config.workflow_id))
+        store.pull(state.path)
+        return state
 
 
 class PlanRoundOperator(_RoundOperator):
@@ -53,7 +60,7 @@ class PlanRoundOperator(_RoundOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         with fail_fast_on_bad_config():
             config = self.round_config()
-            state = self.state(config)
+            state = self.state(config, data_store())
         pending = state.pending()
         plan = {
             "workflow_id": config.workflow_id,
@@ -83,13 +90,21 @@ class SelectRoundOperator(_RoundOperator):
         dry_run = self.dry_run in (True, "True", "true")
         with fail_fast_on_bad_config():
             config = self.round_config()
-            exports_dir = DataRoot().exports_dir(self.project, "classifications")
-            exports = [latest_download(exports_dir)] if (exports_dir / "latest.json").exists() else []
+            store = data_store()
+            exports_dir = store.root.exports_dir(self.project, "classifications")
+            store.pull(exports_dir / "latest.json")
+            exports = [pull_latest_download(store, exports_dir)] if (exports_dir / "latest.json").exists() else []
             if not exports:
                 self.log.warning("No classification export downloaded yet: this round has no volunteer labels")
-            state = self.state(config)
+            state = self.state(config, store)
+            if (pending := state.pending()) and not dry_run:
+                store.pull(state.round_dir(pending["round"]))  # chosen earlier, perhaps on another worker
             selection = select_round(config, state, exports, set_name=self.set_name or None, dry_run=dry_run,
                                      dry_run_dir=state.folder / "dry-runs" / safe_name(context["run_id"]))
+            if dry_run:
+                store.push(selection.folder)
+            else:
+                store.push(state.round_dir(selection.round), state.path, selection.learning_curve)
         for line in selection.consensus:
             self.log.info("%s", line)
         self.log.info("Round %d: %d items chosen (%s) from %d labelled; held-out accuracy %s, F1 %s; manifest %s",
@@ -113,10 +128,24 @@ class UploadRoundOperator(_RoundOperator):
             raise AirflowSkipException(f"dry run: manifest and images are in {selection.folder}; nothing uploaded")
         with fail_fast_on_bad_config():
             config = self.round_config()
-            with PanoptesHook(self.zooniverse_conn_id).get_conn():
-                project = find_project(self.project)
-                workflow = Workflow.find(config.workflow_id)
-                report = upload_round(selection, self.state(config), project, workflow)
+            store = data_store()
+            state = self.state(config, store)
+            # The round's folder in this worker's working root (the select step may have run elsewhere).
+            folder = state.round_dir(selection.round)
+            store.pull(folder)
+            selection = dataclasses.replace(selection, folder=str(folder), manifest=str(folder / Path(selection.manifest).name))
+            try:
+                with PanoptesHook(self.zooniverse_conn_id).get_conn():
+                    project = find_project(self.project)
+                    workflow = Workflow.find(config.workflow_id)
+                    report = upload_round(selection, state, project, workflow)
+            except BaseException:
+                try:  # the upload journal lets a retry on any worker upload only what is missing
+                    store.push(folder)
+                except Exception as exc:  # the upload's own error matters more
+                    self.log.warning("Could not push the upload journal to %s: %s", store.location, exc)
+                raise
+            store.push(folder, state.path)
         self.log.info("Round %d: subject set %s %r holds %d subjects (%d new, %d resumed, %d already there)",
                       selection.round, report.subject_set_id, selection.set_name, len(report.subject_ids),
                       report.created, report.resumed, report.already_linked)

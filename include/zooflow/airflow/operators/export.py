@@ -1,12 +1,15 @@
 """Operators for the export pipeline: request, download, slice, flatten.
 
 Each is a thin shell over ``zooflow.exports``: it finds its paths under the data root, logs what
-the library reports, and returns plain JSON-ready values (never credentials) for XCom.
+the library reports, and returns plain JSON-ready values (never credentials) for XCom. The library
+works on local files: with a remote data root each step pulls what it reads into the worker's cache
+first and pushes what it wrote afterwards (``zooflow.airflow.storage``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from airflow.sdk import BaseOperator
@@ -15,9 +18,10 @@ from airflow.sdk.exceptions import AirflowSkipException
 from zooflow.airflow.assets import EXPORTS_ALIAS, export_asset
 from zooflow.airflow.errors import fail_fast_on_bad_config
 from zooflow.airflow.hooks.zooniverse import PanoptesHook
-from zooflow.exports.download import ProgressLog, download_export, latest_download
+from zooflow.airflow.storage import data_store, pull_latest_download
+from zooflow.exports.download import KEEP_DOWNLOADS, ProgressLog, download_export, export_filename, latest_download
 from zooflow.exports.flatten import flatten_export
-from zooflow.exports.media import ExportTarget, RequestOutcome, request_export
+from zooflow.exports.media import ExportTarget, RequestOutcome, describe, request_export
 from zooflow.exports.runs import reslice_only, run_spec
 from zooflow.exports.slice_spec import SliceSpec
 from zooflow.exports.slicer import slice_export
@@ -48,10 +52,9 @@ class _ExportOperator(BaseOperator):
         self.resource_id = resource_id
         self.zooniverse_conn_id = zooniverse_conn_id
 
-    @property
-    def exports_dir(self):
+    def exports_dir(self, root: DataRoot) -> Path:
         resource_id = None if self.resource == "project" else self.resource_id
-        return DataRoot().exports_dir(self.project, self.export_type, self.resource, resource_id)
+        return root.exports_dir(self.project, self.export_type, self.resource, resource_id)
 
 
 class RequestExportOperator(_ExportOperator):
@@ -75,9 +78,12 @@ class RequestExportOperator(_ExportOperator):
             outcome = RequestOutcome.backfill("a backfill re-slices the last downloaded export and requests nothing")
         else:
             with fail_fast_on_bad_config(), PanoptesHook(self.zooniverse_conn_id).get_conn():
+                store = data_store()
+                record = self.exports_dir(store.root) / "last_request.json"
+                store.pull(record)  # when zooflow last asked: the 24-hour rule
                 resource_id = int(find_project(self.project).id) if self.resource == "project" else int(self.resource_id)
                 target = ExportTarget(self.resource, resource_id, self.export_type)
-                outcome = request_export(target, self.exports_dir / "last_request.json")
+                outcome = request_export(target, record)
         self.log.info("%s export: %s", self.export_type, outcome.reason)
         return outcome.to_dict()
 
@@ -94,18 +100,28 @@ class DownloadExportOperator(_ExportOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         with fail_fast_on_bad_config():
+            store = data_store()
+            exports_dir = self.exports_dir(store.root)
             if self.request["action"] == "backfill":
-                path = latest_download(self.exports_dir)
+                store.pull(exports_dir / "latest.json")
+                path = latest_download(exports_dir)
                 self.log.info("Backfill: re-slicing the last download, %s", path.name)
                 return {"path": str(path), "already_downloaded": True}
             target = ExportTarget(**self.request["target"])
+            store.pull(exports_dir / "latest.json", exports_dir / "last_request.json")
             with PanoptesHook(self.zooniverse_conn_id).get_conn():
+                if store.is_remote:  # an export already in the data root is not fetched from Panoptes again
+                    media = describe(target)
+                    if media is not None and media.ready:
+                        store.pull(exports_dir / export_filename(target, media))
                 result = download_export(
-                    target, self.exports_dir, requested_at=self.request["requested_at"],
+                    target, exports_dir, requested_at=self.request["requested_at"],
                     progress=ProgressLog(str(target), every=self.progress_every, emit=self.log.info),
                 )
-        self.log.info("%s: %s (%.1f MB)", target, "already downloaded" if result.already_downloaded else "downloaded",
-                      result.bytes / 1e6)
+            store.push(exports_dir)  # the finished download and its records; never the .part file
+            store.prune(exports_dir, f"{target.export_type}-*.csv.gz", keep=KEEP_DOWNLOADS, always=[Path(result.path).name])
+        self.log.info("%s: %s (%.1f MB) in %s", target, "already downloaded" if result.already_downloaded else "downloaded",
+                      result.bytes / 1e6, store.url(result.path))
         return result.to_dict()
 
 
@@ -131,8 +147,9 @@ class SliceExportOperator(_ExportOperator):
             spec = SliceSpec.from_mapping(base.to_dict() | overrides) if overrides else base
             spec = run_spec(spec, context["dag_run"].run_type,
                             context.get("data_interval_start"), context.get("data_interval_end"))
-            source = latest_download(self.exports_dir)
-            root = DataRoot()
+            store = data_store()
+            root = store.root
+            source = pull_latest_download(store, self.exports_dir(root))
             report = slice_export(
                 source, root.slices_dir(self.project, self.export_type), spec,
                 progress=ProgressLog(f"slicing {source.name}", every=10.0, emit=self.log.info),
@@ -141,11 +158,14 @@ class SliceExportOperator(_ExportOperator):
             self.log.info("%s", line)
         result = report.to_dict() | {"project": self.project, "export_type": self.export_type}
         path = atomic_write_json(root.report(self.project, f"slice-{self.export_type}", context["run_id"]), result)
-        self.log.info("Slice report written to %s", path)
+        # Each partition written is replaced whole, so its remote copy is mirrored (no stale parts stay).
+        store.push(*sorted({Path(output).parent for output in report.outputs}), mirror=True)
+        store.push(report.quarantine_file, path)
+        self.log.info("Slice report written to %s", store.url(path))
         context["outlet_events"][EXPORTS_ALIAS].add(
             export_asset(self.project, self.export_type),
-            extra={"project": self.project, "export_type": self.export_type, "source": str(source),
-                   "partitions": result["partitions"], "rows_kept": report.rows_kept, "report": str(path)},
+            extra={"project": self.project, "export_type": self.export_type, "source": store.url(source),
+                   "partitions": result["partitions"], "rows_kept": report.rows_kept, "report": store.url(path)},
         )
         return result
 
@@ -161,17 +181,23 @@ class FlattenClassificationsOperator(_ExportOperator):
         self.slice_report = slice_report
 
     def execute(self, context: Any) -> dict[str, Any]:
-        root = DataRoot()
-        workflows = root.exports_dir(self.project, "workflows") / "latest.json"
-        workflows_export = latest_download(workflows.parent) if workflows.exists() else None
-        slices = root.slices_dir(self.project, "classifications")
         reports = {}
         with fail_fast_on_bad_config():
+            store = data_store()
+            root = store.root
+            workflows = root.exports_dir(self.project, "workflows") / "latest.json"
+            store.pull(workflows)
+            workflows_export = pull_latest_download(store, workflows.parent) if workflows.exists() else None
+            slices = root.slices_dir(self.project, "classifications")
+            written = []
             for day in self.slice_report["partitions"]:
+                store.pull(slices / f"created_date={day}")
                 for part in sorted((slices / f"created_date={day}").glob("part-*.csv")):
                     out = root.flat_dir(self.project) / f"created_date={day}" / part.stem
                     report = flatten_export(part, out, workflows_export=workflows_export)
                     self.log.info("%s: %d classifications -> %d task rows, %d quarantined", part.name,
                                   report.rows_read, report.rows_written, report.rows_quarantined)
                     reports[f"{day}/{part.stem}"] = report.to_dict()
+                    written += [*report.outputs, report.quarantine_file]
+            store.push(*written)
         return {"partitions": reports}

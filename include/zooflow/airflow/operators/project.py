@@ -9,8 +9,8 @@ from airflow.sdk import BaseOperator
 
 from zooflow.airflow.errors import fail_fast_on_bad_config
 from zooflow.airflow.hooks.zooniverse import PanoptesHook
+from zooflow.airflow.storage import data_store
 from zooflow.files import atomic_write_json
-from zooflow.paths import DataRoot
 from zooflow.projects import find_project, format_report, project_report
 
 
@@ -35,7 +35,8 @@ class ProjectReportOperator(BaseOperator):
                 report = project_report(find_project(self.project))
         for line in format_report(report):
             self.log.info("%s", line)
-        path = DataRoot().report(report["project"]["slug"], "connection_check", context["run_id"])
-        atomic_write_json(path, report)
-        self.log.info("Report written to %s", path)
+        store = data_store()
+        path = atomic_write_json(store.root.report(report["project"]["slug"], "connection_check", context["run_id"]), report)
+        store.push(path)
+        self.log.info("Report written to %s", store.url(path))
         return report

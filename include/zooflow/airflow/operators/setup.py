@@ -10,8 +10,9 @@ from airflow.sdk import BaseOperator
 
 from zooflow.airflow.errors import fail_fast_on_bad_config
 from zooflow.airflow.hooks.zooniverse import PanoptesHook
+from zooflow.airflow.storage import data_store
 from zooflow.files import atomic_write_json
-from zooflow.paths import DataRoot, safe_name
+from zooflow.paths import safe_name
 from zooflow.setup import ProjectSpec, plan_setup, setup_project
 
 
@@ -35,14 +36,20 @@ class ProjectSetupOperator(BaseOperator):
         with fail_fast_on_bad_config():
             spec = ProjectSpec(**(self.spec | {"manifest": Path(self.spec["manifest"]),
                                                "answers": tuple(self.spec["answers"])}))
-            root = DataRoot()
+            store = data_store()
+            root = store.root
             with PanoptesHook(self.zooniverse_conn_id).get_conn():
                 if self.dry_run in (True, "True", "true"):
                     report = {"dry_run": True} | plan_setup(spec)
                 else:
                     journal = root.project_dir(safe_name(spec.display_name)) / "setup" / f"{safe_name(spec.subject_set)}.jsonl"
-                    report = {"dry_run": False} | setup_project(spec, journal)
+                    store.pull(journal)  # what an earlier try uploaded
+                    try:
+                        report = {"dry_run": False} | setup_project(spec, journal)
+                    finally:
+                        store.push(journal)
         self.log.info("Project setup%s: %s", " (dry run)" if report["dry_run"] else "", report)
         path = atomic_write_json(root.report(safe_name(spec.display_name), "project_setup", context["run_id"]), report)
-        self.log.info("Report written to %s", path)
+        store.push(path)
+        self.log.info("Report written to %s", store.url(path))
         return report

@@ -13,8 +13,8 @@ from airflow.sdk import BaseOperator
 
 from zooflow.airflow.errors import fail_fast_on_bad_config
 from zooflow.airflow.hooks.zooniverse import PanoptesHook
+from zooflow.airflow.storage import data_store
 from zooflow.files import atomic_write_json
-from zooflow.paths import DataRoot
 
 
 def _as_bool(value: Any) -> bool:
@@ -30,9 +30,10 @@ class _SubjectAdminOperator(BaseOperator):
     def _write(self, report: dict[str, Any], lines: list[str], context: Any) -> dict[str, Any]:
         for line in lines:
             self.log.info("%s", line)
-        path = DataRoot().report(report["project"], self.report_kind, context["run_id"])
-        atomic_write_json(path, report)
-        self.log.info("Report written to %s", path)
+        store = data_store()
+        path = atomic_write_json(store.root.report(report["project"], self.report_kind, context["run_id"]), report)
+        store.push(path)
+        self.log.info("Report written to %s", store.url(path))
         return report
 
 
