@@ -112,3 +112,17 @@ def test_a_corrupt_download_is_discarded_and_the_last_good_file_kept(ready_expor
 def test_an_export_not_ready_is_refused_clearly(client, demo_sandbox, tmp_path) -> None:
     with pytest.raises(ConfigurationError, match="subject_set 1 classifications export is not ready to download .never requested"):
         download_export(ExportTarget("subject_set", 1, "classifications"), tmp_path)
+
+
+def test_a_reused_export_keeps_the_exact_request_time(ready_export, client, tmp_path) -> None:
+    """The export finishes after it was asked for; recording the finish time as the request time would
+    move the next request back by the build time, and a daily run would skip every other day."""
+    _, target, outcome = ready_export
+    download_export(target, tmp_path, requested_at=outcome.requested_at)
+    record = tmp_path / "last_request.json"
+    recorded = record.read_text()
+    reused = request_export(target, record)
+    assert reused.action == "reused"
+    assert reused.requested_at == outcome.requested_at != describe(target).updated_at.isoformat()
+    download_export(target, tmp_path, requested_at=reused.requested_at)
+    assert record.read_text() == recorded

@@ -251,11 +251,17 @@ def download_export(
 
 
 def _record(dest: Path, final: Path, media: ExportMedia, requested_at: str | None, target: ExportTarget) -> None:
-    """Point ``latest.json`` at this file, and remember when it was requested (for the 24-hour rule)."""
-    atomic_write_json(dest / "latest.json", {
-        "path": final.name, "media_id": media.media_id, "updated_at": media.updated_at.isoformat(),
-        "bytes": final.stat().st_size, "recorded_at": datetime.now(timezone.utc).isoformat(),
-    })
+    """Point ``latest.json`` at this file, and remember when it was requested (for the 24-hour rule).
+
+    A pointer already naming this very export is left alone, so a run done twice changes nothing."""
+    pointer = {"path": final.name, "media_id": media.media_id, "updated_at": media.updated_at.isoformat(),
+               "bytes": final.stat().st_size}
+    try:
+        current = json.loads((dest / "latest.json").read_text())
+    except (OSError, ValueError):
+        current = {}
+    if {key: current.get(key) for key in pointer} != pointer:
+        atomic_write_json(dest / "latest.json", pointer | {"recorded_at": datetime.now(timezone.utc).isoformat()})
     if requested_at:
         remember_request(dest / "last_request.json", media, requested_at)
 

@@ -192,9 +192,13 @@ def last_request_time(media: ExportMedia, record_path: Path) -> datetime:
 
 
 def remember_request(record_path: Path, media: ExportMedia, requested_at: str) -> None:
-    atomic_write_json(record_path, {
-        "media_id": media.media_id, "updated_at": media.updated_at.isoformat(), "requested_at": requested_at,
-    })
+    record = {"media_id": media.media_id, "updated_at": media.updated_at.isoformat(), "requested_at": requested_at}
+    try:
+        if json.loads(record_path.read_text()) == record:
+            return  # unchanged: a run done twice writes nothing
+    except (OSError, ValueError):
+        pass
+    atomic_write_json(record_path, record)
 
 
 def request_export(target: ExportTarget, record_path: Path, *, min_interval: timedelta = RATE_LIMIT) -> RequestOutcome:
@@ -205,7 +209,8 @@ def request_export(target: ExportTarget, record_path: Path, *, min_interval: tim
     """
     current = describe(target)
     if current is not None:
-        since_request = current.server_now - last_request_time(current, record_path)
+        last_request = last_request_time(current, record_path)
+        since_request = current.server_now - last_request
         hours = round(max(since_request.total_seconds(), 0.0) / 3600, 2)
         if since_request < min_interval:
             reason = (
@@ -213,7 +218,9 @@ def request_export(target: ExportTarget, record_path: Path, *, min_interval: tim
                 f"limit: using the existing export ({current.state}, updated {current.updated_at:%Y-%m-%d %H:%M} UTC)"
             )
             log.info("%s: %s", target, reason)
-            return RequestOutcome("reused", asdict(target), current.media_id, current.updated_at.isoformat(), current.state, hours, reason)
+            # The last request's own time, not the export's: recorded again on download, a later time
+            # would push the next request back and make a daily run skip every other day.
+            return RequestOutcome("reused", asdict(target), current.media_id, last_request.isoformat(), current.state, hours, reason)
     else:
         hours = None
     media = _generate(target)
