@@ -50,6 +50,21 @@ def project_workflows(project: Project) -> list[Workflow]:
     return sorted(Workflow.where(project_id=project.id), key=lambda w: int(w.id))
 
 
+def project_workflow(project: Project, workflow_id: int | str, *, setting: str) -> Workflow:
+    """The project's workflow with this id, or an error listing the project's workflows and naming
+    ``setting`` as the fix: a wrong id otherwise surfaces only when a batch is linked, as the client's
+    bare "Could not find workflow", or never, when it is another project's workflow."""
+    workflows = project_workflows(project)
+    found = next((w for w in workflows if str(w.id) == str(workflow_id).strip()), None)
+    if found is None:
+        listed = ", ".join(f"{w.id} {w.display_name!r}" for w in workflows) or "none yet"
+        raise ConfigurationError(
+            f"workflow {workflow_id} is not a workflow of project {project.slug} (id {project.id}); "
+            f"its workflows are: {listed}. Fix {setting}"
+        )
+    return found
+
+
 def workflow_progress(workflow: Workflow) -> dict[str, Any]:
     """The retirement counters of one workflow, as plain JSON-ready values."""
     progress: dict[str, Any] = {"id": int(workflow.id), "display_name": workflow.display_name}

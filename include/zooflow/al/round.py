@@ -4,7 +4,8 @@ A round is two steps with the state written between them. ``select_round`` reads
 consensus from the latest classification export, teaches the learner only those labels (and the
 pool's known ones), chooses the batch, draws its images and writes the manifest. ``upload_round``
 puts that manifest into a new subject set and links it to the workflow. A failure in between
-resumes from the written manifest: the same items, never chosen again, never uploaded twice.
+resumes from the written manifest: the same items, never chosen again, never uploaded twice; a rerun
+of the same Airflow run gets back the round it chose and writes nothing.
 """
 
 from __future__ import annotations
@@ -134,16 +135,23 @@ def _manifest_rows(picks: list[dict[str, Any]], images: dict[str, list[Path]], n
 
 
 def select_round(config: RoundConfig, state: RoundState, exports: list[Path], *, set_name: str | None = None,
-                 dry_run: bool = False, dry_run_dir: Path | None = None) -> Selection:
+                 dry_run: bool = False, dry_run_dir: Path | None = None, run_id: str | None = None) -> Selection:
     """Choose and draw the next batch; resume a round already chosen but not uploaded.
 
     ``set_name`` (the trigger form's) replaces the config's name template; it is fixed here, with
-    the choice, so a resumed upload fills the same set.
+    the choice, so a resumed upload fills the same set. ``run_id`` (the Airflow run's) is recorded
+    with the round; when that run already chose a round, its rerun gets the stored choice back
+    untouched (no retraining, no redrawing, nothing written), so clearing a run changes nothing.
     """
-    pending = state.pending()
-    if pending and not dry_run:
-        log.info("Round %d was chosen earlier and not uploaded yet: resuming it", pending["round"])
-        return Selection(**json.loads((Path(pending["folder"]) / "selection.json").read_text()) | {"resumed": True})
+    if not dry_run:
+        if run_id and (own := state.round_of_run(run_id)):
+            log.info("Round %d was chosen by this run (%s) already: returning that choice", own["round"], run_id)
+            return _stored_selection(own)
+        if pending := state.pending():
+            log.info("Round %d was chosen earlier and not uploaded yet: resuming it", pending["round"])
+            if run_id:
+                state.add_run(pending["round"], run_id)
+            return _stored_selection(pending)
     number = state.next_round()
     folder = dry_run_dir if dry_run else state.round_dir(number)
     if folder is None:
@@ -181,10 +189,14 @@ def select_round(config: RoundConfig, state: RoundState, exports: list[Path], *,
         atomic_write_json(folder / "consensus.json", consensus.to_dict())
     atomic_write_json(folder / "selection.json", selection.to_dict())
     if not dry_run:
-        state.record_selection(number, set_name=selection.set_name, folder=str(folder),
+        state.record_selection(number, run_id=run_id, set_name=selection.set_name, folder=str(folder),
                                picked=[p["pool_id"] for p in picks], labelled=len(labelled), metrics=selection.metrics)
         selection.learning_curve = str(draw_learning_curve(state))
     return selection
+
+
+def _stored_selection(record: dict[str, Any]) -> Selection:
+    return Selection(**json.loads((Path(record["folder"]) / "selection.json").read_text()) | {"resumed": True})
 
 
 def _write_csv(path: Path, header: list[str], rows: list[dict[str, Any]]) -> None:
@@ -210,10 +222,16 @@ def manifest_items(manifest: Path) -> list[UploadItem]:
 
 
 def upload_round(selection: Selection, state: RoundState, project: Any, workflow: Any) -> UploadReport:
-    """Put the chosen batch in its own subject set, link it to the workflow, and close the round."""
+    """Put the chosen batch in its own subject set, link it to the workflow, and close the round.
+
+    A round already closed (its run rerun) is checked against the set and the journal, which finds
+    nothing to create or link; its record and ``uploaded.json`` stay as the first upload wrote them.
+    """
     folder = Path(selection.folder)
     report = upload_subjects(project, selection.set_name, manifest_items(Path(selection.manifest)), key_field=KEY,
                              journal_path=folder / "upload-journal.jsonl", workflow=workflow)
+    if state.uploaded(selection.round):
+        return report
     atomic_write_json(folder / "uploaded.json", report.to_dict())
     state.record_upload(selection.round, set_id=report.subject_set_id, subject_ids=report.subject_ids)
     return report

@@ -3,7 +3,9 @@
 The state is the loop's memory between runs: which pool items went up (never picked again),
 which set is the current batch (what the batch-labelled sensor waits on), and each round's metrics
 for the learning curve. It is keyed by round number, never by a run's logical date, which manual
-and asset-triggered runs do not have. Every write replaces ``state.json`` atomically.
+and asset-triggered runs do not have; each round also lists the run ids that worked on it, so a rerun
+of the same DAG run (Airflow's "Clear") finds its round instead of starting the next one. Every
+write replaces ``state.json`` atomically.
 """
 
 from __future__ import annotations
@@ -41,6 +43,17 @@ class RoundState:
         """A round chosen but not (fully) uploaded: the next run finishes it instead of choosing again."""
         return next((r for r in self.rounds if not r.get("uploaded_at")), None)
 
+    def uploaded(self, number: int) -> bool:
+        """Whether round ``number`` is closed: a rerun of its upload must leave its record as it is."""
+        return any(r["round"] == number for r in self.completed())
+
+    def round_of_run(self, run_id: str) -> dict[str, Any] | None:
+        """The round this DAG run started or resumed, if any: its rerun redoes that round, not the next.
+
+        Rounds recorded before run ids were kept have none, and belong to no run.
+        """
+        return next((r for r in self.rounds if run_id in r.get("run_ids", ())), None)
+
     def next_round(self) -> int:
         return len(self.rounds) + 1
 
@@ -55,14 +68,24 @@ class RoundState:
         done = self.completed()
         return [done[-1]["set_id"]] if done else []
 
-    def record_selection(self, number: int, **fields: Any) -> dict[str, Any]:
+    def record_selection(self, number: int, *, run_id: str | None = None, **fields: Any) -> dict[str, Any]:
+        """A new round, chosen by the run ``run_id`` (None outside Airflow: the command line)."""
         data = self._load()
         if any(r["round"] == number for r in data["rounds"]):
             raise ValueError(f"round {number} is already recorded")
-        record = {"round": number, "selected_at": datetime.now(timezone.utc).isoformat(), **fields}
+        record = {"round": number, "selected_at": datetime.now(timezone.utc).isoformat(),
+                  "run_ids": [run_id] if run_id else [], **fields}
         data["rounds"].append(record)
         self._save(data)
         return record
+
+    def add_run(self, number: int, run_id: str) -> None:
+        """``run_id`` resumed round ``number``, chosen by an earlier run: a rerun of it must find the round too."""
+        data = self._load()
+        record = next(r for r in data["rounds"] if r["round"] == number)
+        if run_id not in record.setdefault("run_ids", []):
+            record["run_ids"].append(run_id)
+            self._save(data)
 
     def record_upload(self, number: int, **fields: Any) -> dict[str, Any]:
         data = self._load()

@@ -24,7 +24,7 @@ from zooflow.airflow.storage import DataStore, data_store, pull_latest_download
 from zooflow.al.round import RoundConfig, Selection, select_round, upload_round
 from zooflow.al.state import RoundState
 from zooflow.paths import safe_name
-from zooflow.projects import find_project
+from zooflow.projects import find_project, project_workflow
 
 FORM_SETTINGS = ("k", "m", "threshold", "strategy", "seed", "retirement_mode")
 
@@ -54,25 +54,36 @@ class _RoundOperator(BaseOperator):
 class PlanRoundOperator(_RoundOperator):
     """Check the settings, and say which round comes next and which batch must be retired first.
 
+    The workflow must be one of the project's: a wrong id fails here, before any round is written,
+    not at upload. A rerun of a run that already chose a round (Airflow's "Clear") plans that round
+    again with no batch to wait for: the first try waited already, and in "counts" mode the workflow's
+    counters now include the round's own new batch, so waiting again would not end.
+
     Pushes ``workflow_id``, ``current_batch_sets`` and ``retirement_mode`` as XCom keys for the sensor.
     """
 
     def execute(self, context: Any) -> dict[str, Any]:
         with fail_fast_on_bad_config():
             config = self.round_config()
+            with PanoptesHook(self.zooniverse_conn_id).get_conn():
+                project_workflow(find_project(self.project), config.workflow_id,
+                                 setting=f"workflow_id in the active-learning config {self.config}")
             state = self.state(config, data_store())
-        pending = state.pending()
+        own = state.round_of_run(context["run_id"])
+        current = own or state.pending()
         plan = {
             "workflow_id": config.workflow_id,
-            "round": pending["round"] if pending else state.next_round(),
-            "resuming": bool(pending),
-            "current_batch_sets": [] if pending else state.current_batch_sets(),
+            "round": current["round"] if current else state.next_round(),
+            "rerun": own is not None,
+            "resuming": current is not None and not current.get("uploaded_at"),
+            "current_batch_sets": [] if current else state.current_batch_sets(),
             "retirement_mode": config.retirement_mode,
         }
         for key in ("workflow_id", "current_batch_sets", "retirement_mode"):
             context["ti"].xcom_push(key=key, value=plan[key])
-        self.log.info("Round %d%s; batch to wait for: %s", plan["round"], " (resuming)" if pending else "",
-                      plan["current_batch_sets"] or "none (first round, or resuming)")
+        self.log.info("Round %d%s%s; batch to wait for: %s", plan["round"], " (chosen by this run already)" if own else "",
+                      " (resuming)" if plan["resuming"] else "",
+                      plan["current_batch_sets"] or "none (first round, resuming, or a rerun)")
         return plan
 
 
@@ -97,10 +108,11 @@ class SelectRoundOperator(_RoundOperator):
             if not exports:
                 self.log.warning("No classification export downloaded yet: this round has no volunteer labels")
             state = self.state(config, store)
-            if (pending := state.pending()) and not dry_run:
-                store.pull(state.round_dir(pending["round"]))  # chosen earlier, perhaps on another worker
+            if (chosen := state.round_of_run(context["run_id"]) or state.pending()) and not dry_run:
+                store.pull(state.round_dir(chosen["round"]))  # chosen earlier, perhaps on another worker
             selection = select_round(config, state, exports, set_name=self.set_name or None, dry_run=dry_run,
-                                     dry_run_dir=state.folder / "dry-runs" / safe_name(context["run_id"]))
+                                     dry_run_dir=state.folder / "dry-runs" / safe_name(context["run_id"]),
+                                     run_id=context["run_id"])
             if dry_run:
                 store.push(selection.folder)
             else:
