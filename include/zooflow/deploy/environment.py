@@ -49,7 +49,8 @@ def endpoint_env(endpoints: Endpoints) -> dict[str, str]:
     database = f"{endpoints.db_user}:{endpoints.db_password}@{endpoints.postgres}/{endpoints.db_name}"
     return {
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg2://{database}",
-        "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql://{database}",
+        # The driver is named: SQLAlchemy 2.1 takes a bare postgresql:// to mean psycopg 3, which is not installed.
+        "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql+psycopg2://{database}",
         "AIRFLOW__CELERY__BROKER_URL": f"redis://{endpoints.redis}/0",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://{endpoints.api_server}/execution/",
     }
