@@ -90,3 +90,13 @@ def test_repeated_keys_and_unknown_media_are_refused_before_any_change(client, d
     after = demo_sandbox.admin.state()
     assert (after["subjects"], after["subject_sets"]) == (before["subjects"], before["subject_sets"])
     assert find_subject_set(project, "al round C") is None
+
+
+def test_server_errors_creating_the_set_are_retried_to_exactly_one_set(client, demo_sandbox, items, tmp_path) -> None:
+    demo_sandbox.admin.configure(fail_next=[{"method": "POST", "path_regex": "^/api/subject_sets$", "status": 503, "count": 3}])
+    before = demo_sandbox.admin.state()["subject_sets"]
+    report = upload_subjects(Project.find(slug=seed.DEMO_PROJECT_SLUG), "retried set", items, key_field="#pool_id",
+                             journal_path=tmp_path / "journal.jsonl")
+    assert demo_sandbox.admin.settings()["fail_next"] == []  # all three 503s were served
+    assert demo_sandbox.admin.state()["subject_sets"] == before + 1
+    assert report.created_set and report.linked == len(items)

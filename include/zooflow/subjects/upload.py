@@ -14,6 +14,7 @@ import json
 import logging
 import mimetypes
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 LINK_BATCH = 100
 UPLOAD_THREADS = 5
 UPLOAD_ATTEMPTS = 4
+SERVER_ERROR = re.compile(r"status code 5\d\d")  # how panoptes-client reports a 5xx it gave up on
 ALLOWED_MIME = {"image/jpeg", "image/png", "image/gif", "image/svg+xml", "audio/mpeg", "video/mp4", "audio/mp4",
                 "video/mpeg", "text/plain", "application/json"}
 
@@ -100,6 +102,30 @@ class Journal:
 def find_subject_set(project: Project, display_name: str) -> SubjectSet | None:
     """The project's set with this name (names are unique per project on Panoptes)."""
     return next((s for s in SubjectSet.where(project_id=project.id, page_size=100) if s.display_name == display_name), None)
+
+
+def _create_set(project: Project, set_name: str) -> SubjectSet:
+    """Create the set, trying again after a server error. A 5xx may hide a set that was made, so the
+    name (unique per project) is looked up before each new attempt: never two sets for one batch."""
+    for attempt in range(1, UPLOAD_ATTEMPTS):
+        try:
+            return _save_new_set(project, set_name)
+        except PanoptesAPIException as exc:
+            if not SERVER_ERROR.search(str(exc)):
+                raise
+            log.warning("Creating subject set %r: %s; trying again", set_name, exc)
+        time.sleep(0.5 * 2 ** attempt)
+        if (made := find_subject_set(project, set_name)) is not None:
+            return made
+    return _save_new_set(project, set_name)  # the last attempt: its error, whatever it is, ends the task
+
+
+def _save_new_set(project: Project, set_name: str) -> SubjectSet:
+    subject_set = SubjectSet()
+    subject_set.links.project = project
+    subject_set.display_name = set_name
+    subject_set.save()
+    return subject_set
 
 
 def set_members_by_key(subject_set_id: int, key_field: str) -> dict[str, int]:
@@ -185,10 +211,7 @@ def upload_subjects(
     subject_set = find_subject_set(project, set_name)
     report = UploadReport(subject_set_id=0, created_set=subject_set is None)
     if subject_set is None:
-        subject_set = SubjectSet()
-        subject_set.links.project = project
-        subject_set.display_name = set_name
-        subject_set.save()
+        subject_set = _create_set(project, set_name)
         log.info("Created subject set %s %r", subject_set.id, set_name)
     set_id = report.subject_set_id = int(subject_set.id)
     started_empty = _is_empty(set_id)
