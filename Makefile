@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.zooflow-installed
 UV := $(PYTHON) -m uv
 
-.PHONY: demo test test-distributed test-faults up down lock clean-demo
+.PHONY: demo test test-distributed test-faults soak up down lock clean-demo
 
 $(STAMP): requirements.lock pyproject.toml
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
@@ -32,6 +32,10 @@ test-distributed: $(STAMP)
 # Faults and bad input, ending with a table of what was tried, what the user saw and what was lost.
 test-faults: $(STAMP)
 	$(BIN)/python -m pytest tests/faults
+
+# 20 cycles of the export and AL DAGs with 5 % of requests failing; prints what was lost (must be nothing).
+soak: $(STAMP)
+	$(BIN)/python benchmarks/soak.py --cycles 20 --fault-rate 0.05
 
 # A local Airflow (SQLite) with the sandbox and the connection configured; prints the UI address.
 up: $(STAMP)

@@ -14,23 +14,18 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pandas as pd
 import yaml
-from panoptes_client import Project
 
 from zooflow.airflow_env import airflow_env
-from zooflow.al.demo_data import write_digits_pool
 from zooflow.al.state import RoundState
 from zooflow.errors import ZooflowError
 from zooflow.exports.slicer import SliceReport
-from zooflow.files import atomic_write_bytes
 from zooflow.panoptes import PanoptesConfig, connect
 from zooflow.paths import DataRoot
 from zooflow.projects import format_report
 from zooflow.sandbox import seed
-from zooflow.sandbox.populate import add_demo_subjects
+from zooflow.sandbox.populate import add_demo_subjects, set_up_digits_learning
 from zooflow.sandbox.process import SandboxProcess
-from zooflow.workflows import ensure_question_workflow
 
 DEMO_SUBJECTS = 20
 DEMO_CLASSIFICATIONS = 45
@@ -120,7 +115,8 @@ def run(args: argparse.Namespace) -> int:
             report = SliceReport.from_dict(_latest_report(root, f"slice-{export_type}"))
             print("\n".join("      " + line for line in report.summary_lines()))
 
-        al_config = _set_up_active_learning(workdir / "al", panoptes, sandbox)
+        with connect(panoptes):
+            al_config = set_up_digits_learning(workdir / "al", sandbox.admin, k=20, m=2)
         al_conf = json.dumps({"project": seed.DEMO_PROJECT_SLUG, "config": str(al_config), "poll_seconds": 1})
         step.airflow("zooniverse_active_learning-1", "dags", "test", "zooniverse_active_learning", "--conf", al_conf)
         workflow_id = int(yaml.safe_load(al_config.read_text())["workflow_id"])
@@ -145,20 +141,6 @@ def run(args: argparse.Namespace) -> int:
 def _latest_report(root: DataRoot, kind: str) -> dict:
     folder = root.reports_dir(seed.DEMO_PROJECT_SLUG, kind)
     return json.loads(max(folder.glob("*.json"), key=lambda p: p.stat().st_mtime).read_text())
-
-
-def _set_up_active_learning(folder: Path, panoptes: PanoptesConfig, sandbox: SandboxProcess) -> Path:
-    """A digits workflow, the digits as the pool, and their true labels for the simulated volunteers only."""
-    pool = write_digits_pool(folder)
-    with connect(panoptes):
-        project = Project.find(slug=seed.DEMO_PROJECT_SLUG)
-        workflow, _ = ensure_question_workflow(project, "Handwritten digits", "Which digit is this?",
-                                               [str(d) for d in range(10)], retirement_count=3)
-    truth = pd.read_parquet(pool, columns=["id", "label"])
-    sandbox.admin.set_oracle("#pool_id", dict(zip(truth["id"], truth["label"])))
-    config = folder / "active_learning.yaml"
-    atomic_write_bytes(config, yaml.safe_dump({"pool": pool.name, "workflow_id": int(workflow.id), "k": 20, "m": 2}).encode())
-    return config
 
 
 def _round_line(record: dict) -> str:

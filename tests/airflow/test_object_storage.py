@@ -14,29 +14,25 @@ from datetime import timedelta
 from pathlib import Path
 
 import boto3
-import pandas as pd
 import pytest
 import yaml
 from airflow.dag_processing.dagbag import DagBag
 from moto.server import ThreadedMotoServer
-from panoptes_client import Project
 
 from zooflow.airflow.storage import DataStore
 from zooflow.airflow_env import connection_env
-from zooflow.al.demo_data import write_digits_pool
 from zooflow.errors import ConfigurationError
 from zooflow.panoptes import PanoptesConfig, connect
 from zooflow.paths import DataRoot
 from zooflow.sandbox import seed
+from zooflow.sandbox.populate import set_up_digits_learning
 from zooflow.sandbox.process import SandboxProcess
-from zooflow.workflows import ensure_question_workflow
 
 BUCKET = "zooflow-bucket"
 CONN_ID = "aws_zooflow"
 ACCESS_KEY = "AKIAZOOFLOWTEST0001"
 SECRET_KEY = "zooflow-moto-secret-never-logged"
 SLUG = seed.DEMO_PROJECT_SLUG
-DIGITS = [str(d) for d in range(10)]
 
 
 def free_port() -> int:
@@ -206,14 +202,9 @@ def world(tmp_path_factory):
     with SandboxProcess(folder / "sandbox", seed="demo", settings={"export_delay": 0.3}) as sandbox:
         config = PanoptesConfig(endpoint=sandbox.endpoint, username=seed.DEMO_USER, password=seed.DEMO_PASSWORD)
         with connect(config):
-            project = Project.find(slug=SLUG)
-            workflow, _ = ensure_question_workflow(project, "Digits", "Which digit is this?", DIGITS, retirement_count=3)
-        pool = write_digits_pool(folder / "pool")
-        truth = pd.read_parquet(pool)
-        sandbox.admin.set_oracle("#pool_id", dict(zip(truth["id"], truth["label"])))
-        al_config = folder / "al.yaml"
-        al_config.write_text(yaml.safe_dump({"pool": str(pool), "workflow_id": int(workflow.id), "k": 8, "m": 1}))
-        yield {"sandbox": sandbox, "config": config, "workflow_id": int(workflow.id), "al_config": str(al_config),
+            al_config = set_up_digits_learning(folder / "al", sandbox.admin, k=8, m=1, workflow_name="Digits")
+        workflow_id = yaml.safe_load(al_config.read_text())["workflow_id"]
+        yield {"sandbox": sandbox, "config": config, "workflow_id": workflow_id, "al_config": str(al_config),
                "cache": folder / "cache"}
 
 

@@ -18,7 +18,7 @@ from zooflow.exports.media import ExportTarget, describe
 from zooflow.panoptes import PanoptesConfig, connect
 from zooflow.paths import DataRoot
 from zooflow.sandbox import seed
-from zooflow.sandbox.populate import add_demo_subjects, classify_on
+from zooflow.sandbox.populate import add_demo_subjects
 from zooflow.sandbox.process import SandboxProcess
 
 SLUG = seed.DEMO_PROJECT_SLUG

@@ -9,12 +9,20 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
+import pandas as pd
+import yaml
 from panoptes_client import Project, Subject, SubjectSet, Workflow
 
+from zooflow.al.demo_data import write_digits_pool
+from zooflow.files import atomic_write_bytes
 from zooflow.sandbox import seed
 from zooflow.sandbox.admin import SandboxAdmin
+from zooflow.workflows import ensure_question_workflow
+
+DIGITS = [str(d) for d in range(10)]
 
 
 def add_demo_subjects(count: int, *, start: int = 0) -> list[Subject]:
@@ -70,3 +78,17 @@ def demo_subject_set(metadatas: list[dict[str, Any]], *, prefix: str = "set") ->
         subjects.append(subject)
     subject_set.add(subjects)
     return int(subject_set.id), [int(s.id) for s in subjects]
+
+
+def set_up_digits_learning(folder: Path, admin: SandboxAdmin, *, k: int, m: int,
+                           workflow_name: str = "Handwritten digits") -> Path:
+    """A digits workflow in the demo project, the digits as the AL pool, and their true labels known
+    only to the simulated volunteers; returns the AL config file. Call it inside ``connect``."""
+    pool = write_digits_pool(folder)
+    project = Project.find(slug=seed.DEMO_PROJECT_SLUG)
+    workflow, _ = ensure_question_workflow(project, workflow_name, "Which digit is this?", DIGITS, retirement_count=3)
+    truth = pd.read_parquet(pool, columns=["id", "label"])
+    admin.set_oracle("#pool_id", dict(zip(truth["id"], truth["label"])))
+    config = folder / "active_learning.yaml"
+    atomic_write_bytes(config, yaml.safe_dump({"pool": pool.name, "workflow_id": int(workflow.id), "k": k, "m": m}).encode())
+    return config

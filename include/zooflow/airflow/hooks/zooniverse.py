@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow.sdk import BaseHook
+from airflow.sdk.log import mask_secret
 
 from zooflow.errors import ZooflowError
 from zooflow.panoptes import PanoptesConfig, ZooflowPanoptes, connect
@@ -40,6 +41,10 @@ class PanoptesHook(BaseHook):
         # The UI may store form fields with Airflow's old ``extra__<type>__`` prefix.
         for key in ("client_id", "client_secret", "scheme"):
             extra.setdefault(key, extra.get(f"extra__{self.conn_type}__{key}"))
+        # Whatever later prints them by mistake (a client's debug line, a traceback), task logs show ***.
+        for secret in (conn.password, extra.get("client_secret")):
+            if secret:
+                mask_secret(secret)
         return PanoptesConfig.from_connection(
             host=conn.host, port=conn.port, login=conn.login, password=conn.password, extra=extra
         )
