@@ -107,6 +107,7 @@ def run_round(args: argparse.Namespace) -> int:
     from zooflow.panoptes import connect
     from zooflow.paths import DataRoot
     from zooflow.projects import find_project
+    from zooflow.reports.round_report import write_round_report
     from zooflow.retirement import batch_retired_check
 
     overrides = {k: getattr(args, k) for k in ("k", "m", "threshold", "seed", "strategy")}
@@ -129,6 +130,8 @@ def run_round(args: argparse.Namespace) -> int:
         if not args.dry_run:
             report = upload_round(selection, state, find_project(args.project), Workflow.find(config.workflow_id))
             result["upload"] = report.to_dict()
+    page = write_round_report(root, args.project, config, selection, state, result.get("upload"))
+    result["report"] = str(page.html)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -140,4 +143,5 @@ def run_round(args: argparse.Namespace) -> int:
         upload = result["upload"]
         print(f"Subject set {upload['subject_set_id']} {selection.set_name!r}: {len(upload['subject_ids'])} subjects "
               f"({upload['created']} new, {upload['resumed']} resumed, {upload['already_linked']} already there)")
+    print(f"Report: {page.html}")
     return 0

@@ -202,7 +202,10 @@ def metrics(
     kept back and scored by a model fitted on the rest. The items were chosen by the learner, so
     they are harder than the pool at large and the figures are a cautious estimate. With too few
     labels to split (fewer than two classes to train on, or nothing left to test) accuracy and F1
-    are None and ``note`` says why; the counts are always given.
+    are None and ``note`` says why; the counts are always given. ``confusion`` keeps the held-out
+    predictions as a matrix (rows: true class, columns: predicted class, both in the order of its own
+    ``classes`` list), so a round report can show which classes the model mixes up, not only how
+    often it is wrong.
     """
     if not 0 < held_out_fraction < 1:
         raise ConfigurationError(f"held_out_fraction must be between 0 and 1, not {held_out_fraction}")
@@ -212,6 +215,7 @@ def metrics(
     result: dict[str, Any] = {
         "labelled": len(ids), "class_balance": dict(sorted(balance.items())), "classes": len(balance),
         "accuracy": None, "f1": None, "trained_on": 0, "held_out": 0, "stratified": False, "note": None,
+        "confusion": None,
     }
     n_test = max(1, int(round(len(ids) * held_out_fraction)))
     n_train = len(ids) - n_test
@@ -231,8 +235,14 @@ def metrics(
     X = pool.X[pool.index_of(ids)]
     model.fit(X[train], y[train])
     scores = evaluate(model, X[test], y[test])
+    from sklearn.metrics import confusion_matrix
+
+    classes = sorted(balance)
+    predicted = np.asarray(model.predict(X[test])).astype(str)
+    matrix = confusion_matrix(y[test].astype(str), predicted, labels=classes)
     result.update(accuracy=scores["accuracy"], f1=scores["f1"], trained_on=int(len(train)),
-                  held_out=int(len(test)), stratified=bool(stratified))
+                  held_out=int(len(test)), stratified=bool(stratified),
+                  confusion={"classes": classes, "matrix": matrix.tolist()})
     return result
 
 

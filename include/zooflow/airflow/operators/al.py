@@ -25,6 +25,7 @@ from zooflow.al.round import RoundConfig, Selection, select_round, upload_round
 from zooflow.al.state import RoundState
 from zooflow.paths import safe_name
 from zooflow.projects import find_project, project_workflow
+from zooflow.reports.round_report import write_round_report
 
 FORM_SETTINGS = ("k", "m", "threshold", "strategy", "seed", "retirement_mode")
 
@@ -88,7 +89,10 @@ class PlanRoundOperator(_RoundOperator):
 
 
 class SelectRoundOperator(_RoundOperator):
-    """Consensus labels from the latest classification export, retrain, choose, draw, write the manifest."""
+    """Consensus labels from the latest classification export, retrain, choose, draw, write the manifest.
+
+    A dry run ends here, so it writes its round report here too (the upload step writes a real round's).
+    """
 
     template_fields: Sequence[str] = (*_RoundOperator.template_fields, "set_name", "dry_run")
 
@@ -114,19 +118,24 @@ class SelectRoundOperator(_RoundOperator):
                                      dry_run_dir=state.folder / "dry-runs" / safe_name(context["run_id"]),
                                      run_id=context["run_id"])
             if dry_run:
-                store.push(selection.folder)
+                page = write_round_report(store.root, self.project, config, selection, state)
+                store.push(selection.folder, *page.paths())
+                written = {"report": store.url(page.html)}
+                self.log.info("Round report (dry run) written to %s", written["report"])
             else:
                 store.push(state.round_dir(selection.round), state.path, selection.learning_curve)
+                written = {}
         for line in selection.consensus:
             self.log.info("%s", line)
         self.log.info("Round %d: %d items chosen (%s) from %d labelled; held-out accuracy %s, F1 %s; manifest %s",
                       selection.round, len(selection.picks), selection.reasons, selection.labelled,
                       selection.metrics.get("accuracy"), selection.metrics.get("f1"), selection.manifest)
-        return selection.to_dict()
+        return selection.to_dict() | written
 
 
 class UploadRoundOperator(_RoundOperator):
-    """Upload the chosen batch as a new subject set and link it to the workflow (skipped in a dry run)."""
+    """Upload the chosen batch as a new subject set, link it to the workflow, and write the round report
+    (skipped in a dry run, whose select step wrote its report)."""
 
     template_fields: Sequence[str] = (*_RoundOperator.template_fields, "selection")
 
@@ -135,9 +144,9 @@ class UploadRoundOperator(_RoundOperator):
         self.selection = selection
 
     def execute(self, context: Any) -> dict[str, Any]:
+        if self.selection["dry_run"]:  # its XCom also carries the report's path, which a Selection does not hold
+            raise AirflowSkipException(f"dry run: manifest and images are in {self.selection['folder']}; nothing uploaded")
         selection = Selection(**self.selection)
-        if selection.dry_run:
-            raise AirflowSkipException(f"dry run: manifest and images are in {selection.folder}; nothing uploaded")
         with fail_fast_on_bad_config():
             config = self.round_config()
             store = data_store()
@@ -158,7 +167,9 @@ class UploadRoundOperator(_RoundOperator):
                     self.log.warning("Could not push the upload journal to %s: %s", store.location, exc)
                 raise
             store.push(folder, state.path)
-        self.log.info("Round %d: subject set %s %r holds %d subjects (%d new, %d resumed, %d already there)",
+            page = write_round_report(store.root, self.project, config, selection, state, report.to_dict())
+            store.push(*page.paths())
+        self.log.info("Round %d: subject set %s %r holds %d subjects (%d new, %d resumed, %d already there); report %s",
                       selection.round, report.subject_set_id, selection.set_name, len(report.subject_ids),
-                      report.created, report.resumed, report.already_linked)
-        return report.to_dict()
+                      report.created, report.resumed, report.already_linked, store.url(page.html))
+        return report.to_dict() | {"report": store.url(page.html)}

@@ -24,10 +24,11 @@ from zooflow.exports.flatten import flatten_export
 from zooflow.exports.media import ExportTarget, RequestOutcome, describe, request_export
 from zooflow.exports.runs import reslice_only, run_spec
 from zooflow.exports.slice_spec import SliceSpec
-from zooflow.exports.slicer import slice_export
+from zooflow.exports.slicer import SliceReport, slice_export
 from zooflow.files import atomic_write_json
 from zooflow.paths import DataRoot
 from zooflow.projects import find_project
+from zooflow.reports.export_report import export_size, write_export_report
 
 
 class _ExportOperator(BaseOperator):
@@ -171,7 +172,8 @@ class SliceExportOperator(_ExportOperator):
 
 
 class FlattenClassificationsOperator(_ExportOperator):
-    """Flatten each date partition the slice step wrote into a tidy table under the data root."""
+    """Flatten each date partition the slice step wrote into a tidy table under the data root, and
+    write the run's export report (``reports/export-report/<run id>.html``) once the tables are in."""
 
     template_fields: Sequence[str] = (*_ExportOperator.template_fields, "slice_report")
 
@@ -200,4 +202,11 @@ class FlattenClassificationsOperator(_ExportOperator):
                     reports[f"{day}/{part.stem}"] = report.to_dict()
                     written += [*report.outputs, report.quarantine_file]
             store.push(*written)
-        return {"partitions": reports}
+            exports_dir = self.exports_dir(root)
+            store.pull(exports_dir / "latest.json")  # the export's size, when its download is on another worker
+            sliced = SliceReport.from_dict(self.slice_report)
+            page = write_export_report(root, self.project, context["run_id"], sliced, reports,
+                                       export_bytes=export_size(exports_dir / Path(sliced.source).name))
+            store.push(*page.paths())
+        self.log.info("Export report written to %s", store.url(page.html))
+        return {"partitions": reports, "report": store.url(page.html)}
