@@ -32,10 +32,15 @@ def airflow_env(
     dags_folder: Path,
     data_root: Path,
     panoptes: PanoptesConfig | None = None,
+    plugins_folder: Path | None = None,
     extra: Mapping[str, str] | None = None,
     base: Mapping[str, str] = os.environ,
 ) -> dict[str, str]:
-    """A full environment for an Airflow command on a local SQLite metadata database."""
+    """A full environment for an Airflow command on a local SQLite metadata database.
+
+    ``plugins_folder`` is zooflow's ``plugins/`` (the Zooniverse UI page) when the UI is wanted;
+    without it Airflow looks in ``$AIRFLOW_HOME/plugins``, where the Docker image puts it.
+    """
     env = dict(base)
     env.update(
         {
@@ -48,6 +53,8 @@ def airflow_env(
             DATA_ROOT_ENV: str(data_root),
         }
     )
+    if plugins_folder is not None:
+        env["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(plugins_folder)
     if panoptes is not None:
         env.update(connection_env(panoptes))
     env.update(extra or {})

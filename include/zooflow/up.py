@@ -10,6 +10,11 @@ Airflow is healthy and has parsed the DAGs. ``down`` reads that record and stops
 Every process also carries ``ZOOFLOW_UP_INSTANCE=<state dir>`` in its environment, and whatever it
 starts (task processes too) inherits it. That way ``down`` also finds processes that left their process
 group, and an ``up`` that was killed halfway cannot leave behind anything ``down`` misses.
+
+An empty UI teaches little, so the first ``up`` of a state dir also runs the loop once through the
+instance's own scheduler, as a user would: an export run of the demo project, and the active-learning
+round its Asset event starts. The Zooniverse page (``plugins/``) then lists an export and a round,
+and both runs are in the DAGs' run history. The DAGs are left paused afterwards, as they started.
 """
 
 from __future__ import annotations
@@ -46,6 +51,10 @@ HEALTH_COMPONENTS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
 STOP_TIMEOUT = 30.0
 KILL_TIMEOUT = 10.0
 DAG_PARSE_TIMEOUT = 180.0
+DEMO_RUNS_TIMEOUT = 900.0
+EXPORTS_DAG = "zooniverse_exports"
+AL_DAG = "zooniverse_active_learning"
+ZOONIVERSE_PAGE = "plugin/zooniverse"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -61,6 +70,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     help=f"the UI's port on {HOST} (default ${PORT_ENV}, else {DEFAULT_PORT})")
     up.add_argument("--sandbox-port", type=int, default=0, help="the sandbox's port (default: a free one)")
     up.add_argument("--dags-folder", type=Path, default=Path("dags"), help="zooflow's dags/ folder (default ./dags)")
+    up.add_argument("--plugins-folder", type=Path, default=None,
+                    help="zooflow's plugins/ folder, with the Zooniverse page (default: plugins/ beside the dags folder)")
+    up.add_argument("--no-demo-runs", dest="demo_runs", action="store_false",
+                    help="on the first start, do not run the export and active-learning DAGs once "
+                    "(by default they run, so the Zooniverse page has an export and a round to show)")
     up.add_argument("--timeout", type=float, default=600.0,
                     help="seconds to wait for Airflow to become healthy (default 600)")
     up.set_defaults(func=up_command)
@@ -109,6 +123,7 @@ class Layout:
     service_logs = property(lambda self: self.root / "airflow" / "service-logs")
     password_file = property(lambda self: self.root / "airflow" / "simple_auth_manager_passwords.json.generated")
     data_root = property(lambda self: self.root / "data")
+    demo_runs = property(lambda self: self.root / "demo-runs.json")
     al_dir = property(lambda self: self.root / "al")
     al_config = property(lambda self: self.root / "al" / "active_learning.yaml")
 
@@ -364,6 +379,10 @@ def up_command(args: argparse.Namespace) -> int:
     if not (dags_folder / "zooniverse_connection_check.py").is_file():
         raise ConfigurationError(f"{dags_folder} is not zooflow's dags folder; run `zooflow up` from the "
                                  "repository root or pass --dags-folder")
+    plugins_folder = (args.plugins_folder or dags_folder.parent / "plugins").resolve()
+    if not (plugins_folder / "zooniverse.py").is_file():
+        raise ConfigurationError(f"{plugins_folder} is not zooflow's plugins folder (no zooniverse.py); "
+                                 "pass --plugins-folder")
     with _locked(layout):
         instance = Instance.load(layout)
         records = instance.processes if instance else []
@@ -388,10 +407,11 @@ def up_command(args: argparse.Namespace) -> int:
         if args.sandbox_port and _port_in_use(args.sandbox_port):
             raise ConfigurationError(f"sandbox port {args.sandbox_port} on {HOST} is already in use; "
                                      "choose another with --sandbox-port, or 0 for a free one")
-        return _start(layout, port, args.sandbox_port, dags_folder, args.timeout)
+        return _start(layout, port, args.sandbox_port, dags_folder, plugins_folder, args.timeout, args.demo_runs)
 
 
-def _start(layout: Layout, port: int, sandbox_port: int, dags_folder: Path, timeout: float) -> int:
+def _start(layout: Layout, port: int, sandbox_port: int, dags_folder: Path, plugins_folder: Path, timeout: float,
+           demo_runs: bool) -> int:
     """Start everything, recording each process as soon as it exists; on any failure stop all of it."""
     started = datetime.now(timezone.utc)
     deadline = time.monotonic() + timeout
@@ -404,7 +424,7 @@ def _start(layout: Layout, port: int, sandbox_port: int, dags_folder: Path, time
         endpoint = _start_sandbox(layout, instance, sandbox_port, deadline)
         _say(f"  sandbox Panoptes at {endpoint}")
         _populate_once(layout, endpoint)
-        env = _airflow_env(layout, dags_folder, endpoint)
+        env = _airflow_env(layout, dags_folder, plugins_folder, endpoint)
         from zooflow.local_airflow import LocalAirflow
 
         airflow = LocalAirflow(env, port=port)
@@ -418,6 +438,7 @@ def _start(layout: Layout, port: int, sandbox_port: int, dags_folder: Path, time
         _say(f"  started {', '.join(AIRFLOW_SERVICES)}; waiting until they are healthy (logs in {layout.service_logs})")
         password = _wait_healthy(instance, layout, started, deadline)
         dags = _wait_for_dags(instance.url, password, dags_folder, time.monotonic() + DAG_PARSE_TIMEOUT)
+        demo = _demo_runs_once(layout, instance.url, password) if demo_runs else None
         instance.ready = True
         instance.save(layout)
     except BaseException:
@@ -427,7 +448,7 @@ def _start(layout: Layout, port: int, sandbox_port: int, dags_folder: Path, time
         finally:
             layout.state_file.unlink(missing_ok=True)
         raise
-    _print_banner(layout, instance, dags)
+    _print_banner(layout, instance, dags, demo)
     return 0
 
 
@@ -503,8 +524,8 @@ def _populate_once(layout: Layout, endpoint: str) -> None:
          f"active-learning workflow {workflow.id}")
 
 
-def _airflow_env(layout: Layout, dags_folder: Path, endpoint: str) -> dict[str, str]:
-    """zooflow's Airflow environment, the connection on the sandbox, SimpleAuthManager's admin user.
+def _airflow_env(layout: Layout, dags_folder: Path, plugins_folder: Path, endpoint: str) -> dict[str, str]:
+    """zooflow's Airflow environment and UI plugin, the connection on the sandbox, SimpleAuthManager's admin user.
 
     ``LocalAirflow`` adds the executor, the API's address and free ports for Airflow's own log and
     health servers, so this instance can run beside another Airflow (a test's, say).
@@ -518,6 +539,7 @@ def _airflow_env(layout: Layout, dags_folder: Path, endpoint: str) -> dict[str, 
         airflow_home=layout.airflow_home,
         dags_folder=dags_folder,
         data_root=layout.data_root,
+        plugins_folder=plugins_folder,
         panoptes=PanoptesConfig(endpoint=endpoint, username=seed.DEMO_USER, password=seed.DEMO_PASSWORD),
         extra={
             "ZOOFLOW_PROJECT": seed.DEMO_PROJECT_SLUG,
@@ -574,12 +596,7 @@ def _wait_for_dags(url: str, password: str, dags_folder: Path, deadline: float) 
     Waiting here means the UI shows the DAGs the moment the address is printed. A file still unparsed
     at the deadline is reported, not fatal: Airflow itself is up.
     """
-    import requests
-
-    session = requests.Session()
-    token = session.post(f"{url}/auth/token", json={"username": ADMIN_USER, "password": password}, timeout=10)
-    token.raise_for_status()
-    session.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+    session = _api(url, password)
     files = {path.name for path in dags_folder.glob("*.py") if not path.name.startswith("_")}
     while True:
         dags = session.get(f"{url}/api/v2/dags", params={"limit": 1000}, timeout=10).json()["dags"]
@@ -603,12 +620,125 @@ class DagSummary:
     unparsed: list[str]
 
 
+def _api(url: str, password: str) -> Any:
+    """A requests session on the instance's REST API, logged in as the admin user."""
+    import requests
+
+    session = requests.Session()
+    token = session.post(f"{url}/auth/token", json={"username": ADMIN_USER, "password": password}, timeout=10)
+    token.raise_for_status()
+    session.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+    return session
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    dag_id: str
+    run_id: str | None
+    state: str
+    seconds: float
+
+    def line(self) -> str:
+        if self.run_id is None:
+            return f"{self.dag_id}: {self.state}"
+        return f"{self.dag_id} {self.run_id}: {self.state} ({self.seconds:.0f} s)"
+
+
+def _demo_runs_once(layout: Layout, url: str, password: str) -> list[DemoRun]:
+    """Run the export DAG once and the active-learning round its Asset event starts; once per state dir.
+
+    Both go through this instance's scheduler, triggerer and executor, exactly as a user's runs do,
+    so what the UI then shows (runs, logs, the Zooniverse page) is the real thing. The DAGs are
+    switched on only for these runs and left as they were found (paused, unless the user changed
+    that). The export run takes the logical date of the DAG's next scheduled run, so switching
+    the DAG on does not also start that daily run. A failed run is reported, not fatal: Airflow is
+    up, and the run's logs in the UI say what went wrong. ``demo-runs.json`` records a success, so a
+    later ``up`` of the same state dir does not run them again.
+    """
+    if layout.demo_runs.exists():
+        recorded = json.loads(layout.demo_runs.read_text())
+        return [DemoRun(r["dag_id"], r["run_id"], f"{r['state']} earlier", r["seconds"]) for r in recorded["runs"]]
+    from zooflow.sandbox import seed
+
+    _say(f"  running {EXPORTS_DAG} once, and the {AL_DAG} round its new export starts "
+         f"(skip with --no-demo-runs; up to {DEMO_RUNS_TIMEOUT / 60:.0f} min)")
+    api = _api(url, password)
+    dags = {dag_id: f"{url}/api/v2/dags/{dag_id}" for dag_id in (EXPORTS_DAG, AL_DAG)}
+    details = {dag_id: _ok(api.get(endpoint, timeout=30)).json() for dag_id, endpoint in dags.items()}
+    deadline = time.monotonic() + DEMO_RUNS_TIMEOUT
+    earlier_rounds = {r["dag_run_id"] for r in _runs(api, dags[AL_DAG])}
+    runs: list[DemoRun] = []
+    try:
+        _ok(api.patch(dags[AL_DAG], json={"is_paused": False}, timeout=30))  # first: the export's event starts a round
+        started = time.monotonic()
+        body = {"logical_date": details[EXPORTS_DAG].get("next_dagrun_logical_date"),
+                "conf": {"project": seed.DEMO_PROJECT_SLUG, "poll_seconds": 1},
+                "note": "Started by `zooflow up`, so the Zooniverse page has an export to show."}
+        created = api.post(f"{dags[EXPORTS_DAG]}/dagRuns", json=body, timeout=30)
+        if created.status_code == 409:  # a run already holds that logical date
+            created = api.post(f"{dags[EXPORTS_DAG]}/dagRuns", json=body | {"logical_date": None}, timeout=30)
+        export_run = _ok(created).json()["dag_run_id"]
+        _ok(api.patch(dags[EXPORTS_DAG], json={"is_paused": False}, timeout=30))
+        state = _wait_for_run(api, dags[EXPORTS_DAG], export_run, deadline)
+        runs.append(DemoRun(EXPORTS_DAG, export_run, state, time.monotonic() - started))
+        _say(f"    {runs[-1].line()}")
+        if state != "success":
+            runs.append(DemoRun(AL_DAG, None, "not started: the export run did not succeed", 0.0))
+            return runs
+        started = time.monotonic()
+        round_run = _asset_triggered_run(api, dags[AL_DAG], earlier_rounds, deadline)
+        state = _wait_for_run(api, dags[AL_DAG], round_run, deadline) if round_run else "did not start within the timeout"
+        runs.append(DemoRun(AL_DAG, round_run, state, time.monotonic() - started))
+        _say(f"    {runs[-1].line()}")
+    finally:
+        for dag_id, endpoint in dags.items():
+            if details[dag_id].get("is_paused", True):
+                api.patch(endpoint, json={"is_paused": True}, timeout=30)
+    if all(run.state == "success" for run in runs):
+        atomic_write_json(layout.demo_runs, {"finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                                             "runs": [asdict(run) for run in runs]})
+    return runs
+
+
+def _ok(response: Any) -> Any:
+    if response.status_code >= 400:
+        raise ZooflowError(f"Airflow's REST API answered {response.status_code} to {response.request.method} "
+                           f"{response.url}: {response.text[:300]}")
+    return response
+
+
+def _wait_for_run(api: Any, dag_url: str, run_id: str, deadline: float) -> str:
+    """The run's final state, or ``still <state>`` at the deadline."""
+    while True:
+        state = _ok(api.get(f"{dag_url}/dagRuns/{run_id}", timeout=30)).json()["state"]
+        if state in ("success", "failed"):
+            return state
+        if time.monotonic() > deadline:
+            return f"still {state} after {DEMO_RUNS_TIMEOUT / 60:.0f} min"
+        time.sleep(2)
+
+
+def _runs(api: Any, dag_url: str) -> list[dict[str, Any]]:
+    return _ok(api.get(f"{dag_url}/dagRuns", params={"limit": 100}, timeout=30)).json()["dag_runs"]
+
+
+def _asset_triggered_run(api: Any, dag_url: str, earlier: set[str], deadline: float) -> str | None:
+    """The id of the DAG's new asset-triggered run (none of ``earlier``), once the scheduler has created it."""
+    while time.monotonic() < deadline:
+        triggered = [r for r in _runs(api, dag_url) if r.get("run_type") == "asset_triggered" and r["dag_run_id"] not in earlier]
+        if triggered:
+            return triggered[0]["dag_run_id"]
+        time.sleep(2)
+    return None
+
+
 def _down_hint(layout: Layout) -> str:
     default = Layout.resolve(DEFAULT_STATE_DIR).root == layout.root
     return "zooflow down" if default else f"zooflow down --state-dir {layout.root}"
 
 
-def _print_banner(layout: Layout, instance: Instance, dags: DagSummary | None) -> None:
+def _print_banner(layout: Layout, instance: Instance, dags: DagSummary | None,
+                  demo: list[DemoRun] | None = None) -> None:
     from zooflow.airflow_env import DEFAULT_CONN_ID
     from zooflow.sandbox import seed
 
@@ -628,6 +758,10 @@ def _print_banner(layout: Layout, instance: Instance, dags: DagSummary | None) -
             lines.append(f"  IMPORT ERRORS in {', '.join(dags.import_errors)}: see the UI's DAG list")
         if dags.unparsed:
             lines.append(f"  not parsed yet: {', '.join(dags.unparsed)}")
+    lines.append(f"  Zooniverse page: {instance.url}/{ZOONIVERSE_PAGE} (exports, active-learning rounds, reports; "
+                 "each DAG run also has a Zooniverse tab)")
+    for run in demo or []:
+        lines.append(f"  demo run:  {run.line()}")
     lines += [
         f"  sandbox:   {instance.sandbox_endpoint} (Panoptes; user {seed.DEMO_USER}, project {seed.DEMO_PROJECT_SLUG})",
         f"  connection {DEFAULT_CONN_ID} points at the sandbox (set as AIRFLOW_CONN_{DEFAULT_CONN_ID.upper()})",

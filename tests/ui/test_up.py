@@ -1,14 +1,18 @@
 """``zooflow up`` / ``zooflow down`` as a user runs them, checked through the browser.
 
 ``make up`` promises a local Airflow whose UI lists zooflow's DAGs, with the zooniverse connection
-pointing at the sandbox, and ``make down`` promises that nothing keeps running. So this test runs the
-real commands as subprocesses on free ports and a private state dir, logs in with the printed password
-in headless Chromium, runs a DAG against the sandbox, photographs the DAG list for the docs, and then
-looks for every process of the instance after ``down``.
+pointing at the sandbox, a Zooniverse page listing the demo's export and active-learning round, and
+``make down`` promises that nothing keeps running. So this module runs the real commands as
+subprocesses on free ports and a private state dir, once for all its tests (Airflow takes a while to
+start), logs in with the printed password in headless Chromium, runs a DAG against the sandbox,
+photographs the DAG list and the Zooniverse page for the docs, and then looks for every process of
+the instance after ``down``. The tests run in file order; the last one stops the instance, and the
+fixture stops it anyway if a test before failed.
 """
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -18,7 +22,10 @@ import struct
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote, unquote
 
 import pytest
 import requests
@@ -26,16 +33,18 @@ import requests
 from zooflow.debian import ensure_debian_packages
 from zooflow.local_airflow import free_port
 
-pytestmark = [pytest.mark.ui, pytest.mark.slow]
+pytestmark = [pytest.mark.ui, pytest.mark.slow, pytest.mark.timeout(1500)]
 
 REPO = Path(__file__).resolve().parents[2]
 DAGS_FOLDER = REPO / "dags"
 ZOOFLOW = str(Path(sys.executable).with_name("zooflow"))
-SCREENSHOT = REPO / "docs" / "images" / "airflow-dags.png"
+DAGS_SCREENSHOT = REPO / "docs" / "images" / "airflow-dags.png"
+PAGE_SCREENSHOT = REPO / "docs" / "images" / "zooniverse-page.png"
 VIEWPORT = {"width": 1400, "height": 900}
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SERVICES = {"sandbox", "api-server", "scheduler", "dag-processor", "triggerer"}
+PROJECT_FOLDER = "zooflow__glitch-demo"
 # The demo account's password, as a word on its own ("zooflow-sandbox-app" is a client id, not a secret).
 PANOPTES_PASSWORD = re.compile(r"zooflow-sandbox(?![\w-])")
 
@@ -91,82 +100,113 @@ def png_size(path: Path) -> tuple[int, int]:
     return struct.unpack(">II", header[16:24])
 
 
-@pytest.fixture()
-def up_env(tmp_path: Path) -> dict[str, str]:
-    """A private state dir and UI port, given the way a user would: environment variables for `make up`."""
-    return dict(os.environ, ZOOFLOW_UP_DIR=str(tmp_path / "up"), ZOOFLOW_UP_PORT=str(free_port()))
+@dataclass
+class Instance:
+    """One `zooflow up` for the whole module, as its tests see it."""
 
+    env: dict[str, str]
+    state: Path
+    port: int
+    stdout: str
+    url: str = ""
+    password: str = ""
+    records: list[dict] = field(default_factory=list)
+    stopped: bool = False
 
-@pytest.mark.timeout(1500)
-def test_up_shows_the_dags_and_down_leaves_nothing_running(up_env: dict[str, str]) -> None:
-    chromium = ensure_debian_packages({"chromium": "chromium"})["chromium"]
-    expected_dags = dag_ids_in_repo()
-    state = Path(up_env["ZOOFLOW_UP_DIR"])
-    port = int(up_env["ZOOFLOW_UP_PORT"])
-    records: list[dict] = []
-    stopped = False
-    try:
-        up = zooflow("up", env=up_env)
-        assert up.returncode == 0, up.stdout + up.stderr
-        url, password = printed("UI", up.stdout), printed("password", up.stdout)
-        assert url == f"http://127.0.0.1:{port}"
-        generated = json.loads((state / "airflow" / "simple_auth_manager_passwords.json.generated").read_text())
-        assert password == generated["admin"]
-        assert f"zooflow down --state-dir {state}" in up.stdout
+    @property
+    def data(self) -> Path:
+        return self.state / "data" / "projects" / PROJECT_FOLDER
 
-        records = json.loads((state / "up.json").read_text())["processes"]
-        assert {r["name"] for r in records} == SERVICES
-        assert all(proc_stat(r["pid"]) and proc_stat(r["pid"])[0] != "Z" for r in records), records
-
-        again = zooflow("up", env=up_env, timeout=120)
-        assert again.returncode == 0, again.stdout + again.stderr
-        assert "already running" in again.stdout and printed("UI", again.stdout) == url
-        assert json.loads((state / "up.json").read_text())["processes"] == records
-
-        api = requests.Session()
-        assert api.post(f"{url}/auth/token", json={"username": "admin", "password": password + "x"},
-                        timeout=30).status_code == 401
-        token = api.post(f"{url}/auth/token", json={"username": "admin", "password": password}, timeout=30)
+    def api(self) -> requests.Session:
+        session = requests.Session()
+        token = session.post(f"{self.url}/auth/token", json={"username": "admin", "password": self.password}, timeout=30)
         assert token.status_code == 201, token.text
-        api.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
-        report = _run_connection_check(api, url, state)
-        glitches = next(w for w in report["workflows"] if w["display_name"] == "Glitch classification")
-        assert glitches["subjects_count"] == 20 and glitches["classifications_count"] == 45
+        session.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+        return session
 
-        listed = _screenshot_dag_list(chromium, url, password, expected_dags)
-        assert expected_dags <= listed, f"missing from the UI: {expected_dags - listed}"
-        width, height = png_size(SCREENSHOT)
-        assert width == VIEWPORT["width"] and height >= VIEWPORT["height"]
 
-        sessions = {r["pid"] for r in records}
-        running = alive_in_sessions(sessions)
-        assert len(running) > len(records), f"the services' own children are not visible: {running}"
-        down = zooflow("down", env=up_env, timeout=300)
-        stopped = True
-        assert down.returncode == 0, down.stdout + down.stderr
-        assert "Nothing left running" in down.stdout
-        assert all(name in down.stdout for name in SERVICES)
-        assert alive_in_sessions(sessions) == []
-        assert not listening(port)
-        assert not (state / "up.json").exists()
-        again = zooflow("down", env=up_env, timeout=120)
-        assert again.returncode == 0 and "nothing running" in again.stdout
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    return ensure_debian_packages({"chromium": "chromium"})["chromium"]
 
-        logs = [*state.glob("logs/*.log"), *state.glob("airflow/service-logs/*.log"), *state.glob("airflow/logs/**/*.log")]
-        assert any("connection_check" in str(path) for path in logs), "no task log was written"
-        leaking = [str(p) for p in logs if PANOPTES_PASSWORD.search(p.read_text(errors="replace"))]
-        assert leaking == [], f"the Panoptes password is in {leaking}"
-        assert not PANOPTES_PASSWORD.search(up.stdout + up.stderr)
+
+@pytest.fixture(scope="module")
+def instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
+    """`zooflow up` with a private state dir and UI port, given the way a user would: environment variables
+    for `make up`. Stopped by the last test; stopped here too, whatever happened."""
+    state = tmp_path_factory.mktemp("zooflow-up") / "up"
+    port = free_port()
+    env = dict(os.environ, ZOOFLOW_UP_DIR=str(state), ZOOFLOW_UP_PORT=str(port))
+    up = zooflow("up", env=env)
+    running = Instance(env=env, state=state, port=port, stdout=up.stdout + up.stderr)
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        running.url, running.password = printed("UI", up.stdout), printed("password", up.stdout)
+        running.records = json.loads((state / "up.json").read_text())["processes"]
+        yield running
     finally:
-        if not stopped and zooflow("down", env=up_env, timeout=300).returncode != 0:
+        if not running.stopped and zooflow("down", env=env, timeout=300).returncode != 0:
+            records = running.records or json.loads((state / "up.json").read_text()).get("processes", [])
             for record in records:  # a last resort, so a failed test cannot leave Airflow running
                 if alive_in_sessions({record["pid"]}):
                     os.killpg(record["pgid"], signal.SIGKILL)
 
 
-def _run_connection_check(api: requests.Session, url: str, state: Path) -> dict:
+@pytest.fixture(scope="module")
+def browser(chromium: str, instance: Instance) -> Iterator:
+    """A Chromium page logged in through SimpleAuthManager's form, shared by the browser tests."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = launched.new_page(viewport=VIEWPORT)
+            page.goto(f"{instance.url}/dags")
+            page.wait_for_url(re.compile(r"/auth/login"), timeout=60_000)  # the UI sends strangers to log in
+            page.fill("input[name=username]", "admin")
+            page.fill("input[name=password]", instance.password)
+            page.get_by_role("button", name="Sign in").click()
+            page.wait_for_url(lambda address: "/auth/login" not in address, timeout=60_000)
+            yield page
+        finally:
+            launched.close()
+
+
+def test_up_prints_the_address_and_password_and_ran_the_demo(instance: Instance) -> None:
+    state, port = instance.state, instance.port
+    assert instance.url == f"http://127.0.0.1:{port}"
+    generated = json.loads((state / "airflow" / "simple_auth_manager_passwords.json.generated").read_text())
+    assert instance.password == generated["admin"]
+    assert f"zooflow down --state-dir {state}" in instance.stdout
+    assert f"Zooniverse page: {instance.url}/plugin/zooniverse" in instance.stdout
+    demo = json.loads((state / "demo-runs.json").read_text())["runs"]
+    assert [(run["dag_id"], run["state"]) for run in demo] == [("zooniverse_exports", "success"),
+                                                                ("zooniverse_active_learning", "success")]
+    for run in demo:
+        assert f"demo run:  {run['dag_id']} {run['run_id']}: success" in instance.stdout
+
+    assert {r["name"] for r in instance.records} == SERVICES
+    assert all(proc_stat(r["pid"]) and proc_stat(r["pid"])[0] != "Z" for r in instance.records), instance.records
+
+    again = zooflow("up", env=instance.env, timeout=120)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "already running" in again.stdout and printed("UI", again.stdout) == instance.url
+    assert json.loads((state / "up.json").read_text())["processes"] == instance.records
+
+    api = instance.api()
+    for dag_id in ("zooniverse_exports", "zooniverse_active_learning"):
+        assert api.get(f"{instance.url}/api/v2/dags/{dag_id}", timeout=30).json()["is_paused"], \
+            f"{dag_id} was left switched on after the demo runs"
+    runs = api.get(f"{instance.url}/api/v2/dags/zooniverse_exports/dagRuns", timeout=30).json()["dag_runs"]
+    assert [r["dag_run_id"] for r in runs] == [demo[0]["run_id"]], "switching the DAG on started a daily run too"
+
+
+def test_the_connection_check_reaches_the_sandbox(instance: Instance) -> None:
     """Runs zooniverse_connection_check through the instance's own scheduler: proof that the connection
-    reaches the sandbox. Returns the report the DAG wrote."""
+    reaches the sandbox."""
+    api, url = instance.api(), instance.url
+    assert requests.post(f"{url}/auth/token", json={"username": "admin", "password": instance.password + "x"},
+                         timeout=30).status_code == 401
     dag = f"{url}/api/v2/dags/zooniverse_connection_check"
     assert api.patch(dag, json={"is_paused": False}, timeout=30).status_code == 200
     run = api.post(f"{dag}/dagRuns", json={"logical_date": None, "conf": {"project": "zooflow/glitch-demo"}}, timeout=30)
@@ -177,38 +217,162 @@ def _run_connection_check(api: requests.Session, url: str, state: Path) -> dict:
         assert time.monotonic() < deadline, f"the connection check is still {run_state} after 300 s"
         time.sleep(2)
     assert run_state == "success"
-    reports = list((state / "data" / "projects" / "zooflow__glitch-demo" / "reports" / "connection_check").glob("*.json"))
+    reports = list((instance.data / "reports" / "connection_check").glob("*.json"))
     assert len(reports) == 1
-    return json.loads(reports[0].read_text())
+    report = json.loads(reports[0].read_text())
+    glitches = next(w for w in report["workflows"] if w["display_name"] == "Glitch classification")
+    assert glitches["subjects_count"] == 20 and glitches["classifications_count"] == 45
 
 
-def _screenshot_dag_list(chromium: str, url: str, password: str, expected: set[str]) -> set[str]:
-    """Logs in through SimpleAuthManager's form, opens the DAG list as a table, saves the screenshot and
-    returns the DAG ids the page links to."""
-    from playwright.sync_api import sync_playwright
+def test_the_dag_list_shows_every_dag(instance: Instance, browser) -> None:
+    expected = dag_ids_in_repo()
+    page = browser
+    page.goto(f"{instance.url}/dags")
+    page.get_by_role("button", name="Show table view").click()
+    for dag_id in sorted(expected):
+        page.get_by_role("link", name=dag_id, exact=True).first.wait_for(timeout=60_000)
+    page.get_by_text(f"{len(expected)} Dags", exact=True).first.wait_for(timeout=30_000)
+    page.wait_for_load_state("networkidle")
+    listed = {text.strip() for text in page.get_by_role("link").all_inner_texts()}
+    DAGS_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(DAGS_SCREENSHOT), full_page=True)
+    assert expected <= listed, f"missing from the UI: {expected - listed}"
+    width, height = png_size(DAGS_SCREENSHOT)
+    assert width == VIEWPORT["width"] and height >= VIEWPORT["height"]
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
-        try:
-            page = browser.new_page(viewport=VIEWPORT)
-            page.goto(f"{url}/dags")
-            page.wait_for_url(re.compile(r"/auth/login"), timeout=60_000)  # the UI sends strangers to log in
-            page.fill("input[name=username]", "admin")
-            page.fill("input[name=password]", password)
-            page.get_by_role("button", name="Sign in").click()
-            page.wait_for_url(lambda address: "/auth/login" not in address, timeout=60_000)
-            page.goto(f"{url}/dags")
-            page.get_by_role("button", name="Show table view").click()
-            for dag_id in sorted(expected):
-                page.get_by_role("link", name=dag_id, exact=True).first.wait_for(timeout=60_000)
-            page.get_by_text(f"{len(expected)} Dags", exact=True).first.wait_for(timeout=30_000)
-            page.wait_for_load_state("networkidle")
-            listed = {text.strip() for text in page.get_by_role("link").all_inner_texts()}
-            SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(SCREENSHOT), full_page=True)
-        finally:
-            browser.close()
-    return {text for text in listed if text.startswith("zooniverse_")}
+
+def test_the_zooniverse_page_lists_the_demo_export_and_round(instance: Instance, browser) -> None:
+    """Opened from the navigation, as a user finds it; checked against the files the demo runs wrote."""
+    page = browser
+    latest = json.loads((instance.data / "exports" / "project" / "classifications" / "latest.json").read_text())
+    rounds = json.loads(next((instance.data / "al").glob("workflow-*/state.json")).read_text())["rounds"]
+    assert len(rounds) == 1 and rounds[0]["uploaded_at"]
+
+    page.goto(f"{instance.url}/")
+    page.get_by_role("link", name="Zooniverse", exact=True).first.click()
+    page.wait_for_url(re.compile(r"/plugin/zooniverse"), timeout=30_000)
+    frame = page.frame_locator("iframe[title=Zooniverse]")
+    export = frame.locator('tr.export[data-export-type="classifications"]')
+    export.wait_for(timeout=30_000)
+    assert export.get_attribute("data-state") == "sliced"
+    assert latest["path"] in export.inner_text()
+    assert "export report" in export.get_by_role("link").all_inner_texts()
+    round_row = frame.locator('tr.round[data-round="1"]')
+    assert round_row.get_attribute("data-state") == "uploaded"
+    assert str(rounds[0]["set_id"]) in round_row.inner_text() and rounds[0]["set_name"] in round_row.inner_text()
+    assert "round report" in round_row.get_by_role("link").all_inner_texts()
+    assert frame.locator('tr.run[data-dag="zooniverse_exports"]').count() == 1
+
+    # The iframe scrolls on its own: make the window as tall as the page so the screenshot shows all of it.
+    height = frame.locator("body").evaluate("body => body.ownerDocument.documentElement.scrollHeight")
+    assert height > VIEWPORT["height"], "the page's content should need more than one screen by now"
+    page.set_viewport_size({"width": VIEWPORT["width"], "height": min(max(VIEWPORT["height"], height + 40), 2400)})
+    page.wait_for_load_state("networkidle")
+    page.screenshot(path=str(PAGE_SCREENSHOT), full_page=True)
+    page.set_viewport_size(VIEWPORT)
+    width, shot_height = png_size(PAGE_SCREENSHOT)
+    assert width == VIEWPORT["width"] and shot_height >= VIEWPORT["height"]
+
+    # Every report link works with the browser's session, and serves the file the data root holds.
+    links = {unquote(href) for href in frame.locator("a").evaluate_all("links => links.map(a => a.getAttribute('href'))")}
+    assert any(link.endswith(".html") and "/export-report/" in link for link in links)
+    assert any(link.endswith(".html") and "/al-round-report/" in link for link in links)
+    for link in sorted(links):
+        served = page.request.get(f"{instance.url}{quote(link)}")
+        assert served.status == 200, link
+        on_disk = instance.state / "data" / link.removeprefix("/zooniverse/files/")
+        assert served.body() == on_disk.read_bytes(), link
+    report_link = next(link for link in sorted(links) if "/export-report/" in link and link.endswith(".html"))
+    served = page.request.get(f"{instance.url}{quote(report_link)}")
+    assert served.headers["content-type"].startswith("text/html")
+    assert "sandbox" in served.headers["content-security-policy"]
+
+    report_file = instance.state / "data" / report_link.removeprefix("/zooniverse/files/")
+    title = html.unescape(re.search(r"<title>(.*?)</title>", report_file.read_text(), re.S).group(1))
+    export.get_by_role("link", name="export report", exact=True).click()
+    # The report opens inside the page. It is an opaque-origin document there (the CSP sandbox), which
+    # Playwright's frame address and text assertions do not follow, so its title is read as the DOM has it.
+    opened = page.frame_locator("iframe[title=Zooniverse]").locator("head > title")
+    deadline = time.monotonic() + 30
+    while (shown := opened.text_content(timeout=30_000)) != title:
+        assert time.monotonic() < deadline, f"the export report did not open inside the page (title {shown!r})"
+        time.sleep(0.5)
+
+
+def run_tab(page):
+    """The run page's Zooniverse tab (not the navigation's entry of the same name), once the UI has drawn it."""
+    tab = page.get_by_role("link", name="Zooniverse", exact=True).and_(page.locator('a[href$="/plugin/zooniverse-run"]'))
+    tab.wait_for(timeout=60_000)
+    return tab
+
+
+def test_each_dag_run_has_a_zooniverse_tab_with_its_summary(instance: Instance, browser) -> None:
+    page = browser
+    demo = {run["dag_id"]: run for run in json.loads((instance.state / "demo-runs.json").read_text())["runs"]}
+    workflow = next((instance.data / "al").glob("workflow-*"))
+    state = json.loads((workflow / "state.json").read_text())["rounds"][0]
+    accuracy = state["metrics"]["accuracy"]
+    run_id = demo["zooniverse_active_learning"]["run_id"]
+    page.goto(f"{instance.url}/dags/zooniverse_active_learning/runs/{quote(run_id, safe='')}")
+    run_tab(page).click()
+    page.wait_for_url(re.compile(r"/plugin/zooniverse-run"), timeout=30_000)
+    summary = page.frame_locator("iframe[title=Zooniverse]").locator("ul.summary li")
+    summary.first.wait_for(timeout=30_000)
+    assert summary.all_inner_texts() == [
+        f"{workflow.name.replace('-', ' ')} round 1: {len(state['picked'])} items uploaded to subject set "
+        f"{state['set_id']} ({state['set_name']}); trained on {state['labelled']} labels, held-out accuracy "
+        f"{'n/a' if accuracy is None else format(accuracy, '.2f')}"]
+
+    export_run = demo["zooniverse_exports"]["run_id"]
+    page.goto(f"{instance.url}/dags/zooniverse_exports/runs/{quote(export_run, safe='')}")
+    run_tab(page).click()
+    page.wait_for_url(re.compile(r"/plugin/zooniverse-run"), timeout=30_000)
+    lines = page.frame_locator("iframe[title=Zooniverse]").locator("ul.summary li")
+    lines.first.wait_for(timeout=30_000)
+    texts = lines.all_inner_texts()
+    assert [text.split(" export ")[0] for text in texts] == ["classifications", "subjects"], texts
+
+
+def test_the_plugin_needs_a_login_and_serves_nothing_outside_the_projects(instance: Instance) -> None:
+    url = instance.url
+    assert requests.get(f"{url}/zooniverse/", timeout=30).status_code == 401
+    redirect = requests.get(f"{url}/zooniverse/", headers={"Accept": "text/html"}, allow_redirects=False, timeout=30)
+    assert redirect.status_code == 303 and redirect.headers["location"].endswith("/auth/login?next=%2Fzooniverse%2F")
+    assert requests.get(f"{url}/zooniverse/files/projects/{PROJECT_FOLDER}/al", timeout=30).status_code == 401
+    api = instance.api()
+    assert api.get(f"{url}/zooniverse/", timeout=30).status_code == 200
+    gz = json.loads((instance.data / "exports" / "project" / "classifications" / "latest.json").read_text())["path"]
+    for path in ("projects/../up.json", "projects/%2e%2e/up.json", "projects/..%2fup.json", "%2e%2e/up.json",
+                 f"projects/{PROJECT_FOLDER}/exports/project/classifications/{gz}", "projects/../airflow/airflow.cfg",
+                 f"projects/{PROJECT_FOLDER}/exports/project/classifications/latest.json/../../../../../../up.json"):
+        answer = api.get(f"{url}/zooniverse/files/{path}", timeout=30)
+        assert answer.status_code == 404 and b"admin" not in answer.content, (path, answer.status_code)
+    assert api.get(f"{url}/zooniverse/files/projects/{PROJECT_FOLDER}/exports/project/classifications/latest.json",
+                   timeout=30).json()["path"] == gz
+
+
+def test_down_leaves_nothing_running(instance: Instance) -> None:
+    sessions = {r["pid"] for r in instance.records}
+    running = alive_in_sessions(sessions)
+    assert len(running) > len(instance.records), f"the services' own children are not visible: {running}"
+    down = zooflow("down", env=instance.env, timeout=300)
+    instance.stopped = True
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert "Nothing left running" in down.stdout
+    assert all(name in down.stdout for name in SERVICES)
+    assert alive_in_sessions(sessions) == []
+    assert not listening(instance.port)
+    assert not (instance.state / "up.json").exists()
+    again = zooflow("down", env=instance.env, timeout=120)
+    assert again.returncode == 0 and "nothing running" in again.stdout
+
+    state = instance.state
+    logs = [*state.glob("logs/*.log"), *state.glob("airflow/service-logs/*.log"), *state.glob("airflow/logs/**/*.log")]
+    assert any("connection_check" in str(path) for path in logs), "no task log was written"
+    assert any("active_learning" in str(path) for path in logs), "the demo round wrote no task log"
+    leaking = [str(p) for p in logs if PANOPTES_PASSWORD.search(p.read_text(errors="replace"))]
+    assert leaking == [], f"the Panoptes password is in {leaking}"
+    assert not PANOPTES_PASSWORD.search(instance.stdout)
 
 
 def test_up_on_a_busy_port_says_so_and_starts_nothing(tmp_path: Path) -> None:
