@@ -72,9 +72,11 @@ def pool_ids_in_project(world) -> collections.Counter:
                                    if s.metadata.get("#pool_id"))
 
 
-def test_first_round_uploads_a_cold_start_batch(airflow_db, env, world, dags_folder) -> None:
+def test_first_round_uploads_a_cold_start_batch(airflow_db, env, world, dags_folder, capfd) -> None:
     run = load(dags_folder, "zooniverse_active_learning").test(run_conf=conf(world))
     assert run.state == "success"
+    output = capfd.readouterr()
+    assert "round 1 upload: 9 of 9 subjects (100%)" in output.out + output.err  # the upload's last progress line
     (first,) = state(world).completed()
     assert len(first["picked"]) == 9 and first["labelled"] == 0
     with connect(world["config"]):

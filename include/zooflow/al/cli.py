@@ -101,6 +101,7 @@ def run_round(args: argparse.Namespace) -> int:
     from panoptes_client import Workflow
 
     from zooflow.al.round import RoundConfig, select_round, upload_round
+    from zooflow.progress import terminal_progress
     from zooflow.al.state import RoundState
     from zooflow.errors import ConfigurationError
     from zooflow.exports.download import latest_download
@@ -128,7 +129,9 @@ def run_round(args: argparse.Namespace) -> int:
                                  dry_run_dir=state.folder / "dry-runs" / time.strftime("cli-%Y%m%dT%H%M%SZ", time.gmtime()))
         result = {"selection": selection.to_dict()}
         if not args.dry_run:
-            report = upload_round(selection, state, find_project(args.project), Workflow.find(config.workflow_id))
+            with terminal_progress(f"round {selection.round} upload", unit="subjects") as progress:
+                report = upload_round(selection, state, find_project(args.project), Workflow.find(config.workflow_id),
+                                      progress=progress)
             result["upload"] = report.to_dict()
     page = write_round_report(root, args.project, config, selection, state, result.get("upload"))
     result["report"] = str(page.html)

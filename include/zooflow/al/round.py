@@ -15,6 +15,7 @@ import io
 import json
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
@@ -221,7 +222,8 @@ def manifest_items(manifest: Path) -> list[UploadItem]:
     return items
 
 
-def upload_round(selection: Selection, state: RoundState, project: Any, workflow: Any) -> UploadReport:
+def upload_round(selection: Selection, state: RoundState, project: Any, workflow: Any,
+                 progress: Callable[[int, int], None] | None = None) -> UploadReport:
     """Put the chosen batch in its own subject set, link it to the workflow, and close the round.
 
     A round already closed (its run rerun) is checked against the set and the journal, which finds
@@ -229,7 +231,7 @@ def upload_round(selection: Selection, state: RoundState, project: Any, workflow
     """
     folder = Path(selection.folder)
     report = upload_subjects(project, selection.set_name, manifest_items(Path(selection.manifest)), key_field=KEY,
-                             journal_path=folder / "upload-journal.jsonl", workflow=workflow)
+                             journal_path=folder / "upload-journal.jsonl", workflow=workflow, on_progress=progress)
     if state.uploaded(selection.round):
         return report
     atomic_write_json(folder / "uploaded.json", report.to_dict())

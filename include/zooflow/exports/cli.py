@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from zooflow.connection_args import add_connection_args, config_from_args
 from zooflow.errors import ConfigurationError
-from zooflow.exports.download import ProgressLog, download_export
+from zooflow.exports.download import download_export
 from zooflow.exports.flatten import flatten_export
 from zooflow.exports.media import (
     EXPORT_TYPES,
@@ -30,6 +28,7 @@ from zooflow.exports.media import (
 from zooflow.exports.slice_spec import FORMATS, ROW_CHOICES, SliceSpec
 from zooflow.exports.slicer import slice_export
 from zooflow.files import atomic_write_json
+from zooflow.progress import terminal_progress
 from zooflow.panoptes import connect
 from zooflow.paths import DataRoot
 from zooflow.projects import find_project
@@ -147,28 +146,12 @@ def run_wait(args: argparse.Namespace) -> int:
     return 0
 
 
-@contextmanager
-def _progress(label: str) -> Iterator[Callable[[int, int | None], None]]:
-    """``update(done, total)``: a progress bar on a terminal; steady log lines otherwise (pipes, CI)."""
-    started = time.monotonic()
-    if not sys.stderr.isatty():
-        lines = ProgressLog(label, every=5.0, emit=lambda line: print(line, file=sys.stderr))
-        yield lambda done, total: lines(done, total, time.monotonic() - started)
-        return
-    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
-
-    with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                  TimeRemainingColumn(), transient=False) as bar:
-        task = bar.add_task(label, total=None)
-        yield lambda done, total: bar.update(task, completed=done, total=total)
-
-
 def run_download(args: argparse.Namespace) -> int:
     results, lines = [], []
     with connect(config_from_args(args)):
         for target, folder in _targets(args):
             outcome = _outcome(folder, target)
-            with _progress(f"{target.export_type}") as progress:
+            with terminal_progress(f"{target.export_type}") as progress:
                 result = download_export(target, folder, requested_at=outcome.requested_at,
                                          progress=lambda done, total, _elapsed: progress(done, total))
             results.append(result.to_dict())
@@ -187,7 +170,7 @@ def _slice_spec(args: argparse.Namespace) -> SliceSpec:
 
 def run_slice(args: argparse.Namespace) -> int:
     spec = _slice_spec(args)
-    with _progress(f"slicing {args.input.name}") as progress:
+    with terminal_progress(f"slicing {args.input.name}") as progress:
         report = slice_export(args.input, args.out, spec, progress=lambda done, total, _rows: progress(done, total))
     print(json.dumps(report.to_dict(), indent=2) if args.json else "\n".join(report.summary_lines()))
     return 0

@@ -57,26 +57,6 @@ class DownloadResult:
         return asdict(self)
 
 
-class ProgressLog:
-    """A progress line at a steady pace: percent, MB/s and ETA, never more often than ``every`` seconds."""
-
-    def __init__(self, label: str, every: float = 5.0, emit: Callable[[str], None] = log.info) -> None:
-        self.label, self.every, self.emit = label, every, emit
-        self._last = 0.0
-
-    def __call__(self, done: int, total: int | None, elapsed: float, final: bool = False) -> None:
-        if not final and elapsed - self._last < self.every:
-            return
-        self._last = elapsed
-        rate = done / elapsed / 1e6 if elapsed > 0 else 0.0
-        if total:
-            eta = (total - done) / (rate * 1e6) if rate > 0 else float("inf")
-            self.emit(f"{self.label}: {done / 1e6:.1f} of {total / 1e6:.1f} MB ({100 * done / total:.0f}%), "
-                      f"{rate:.1f} MB/s, ETA {eta:.0f} s")
-        else:
-            self.emit(f"{self.label}: {done / 1e6:.1f} MB, {rate:.1f} MB/s")
-
-
 def export_filename(target: ExportTarget, media: ExportMedia) -> str:
     return f"{target.export_type}-{media.media_id}-{media.updated_at:%Y%m%dT%H%M%S%fZ}.csv.gz"
 

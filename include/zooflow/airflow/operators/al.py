@@ -24,6 +24,7 @@ from zooflow.airflow.storage import DataStore, data_store, pull_latest_download
 from zooflow.al.round import RoundConfig, Selection, select_round, upload_round
 from zooflow.al.state import RoundState
 from zooflow.paths import safe_name
+from zooflow.progress import ProgressLog, timed
 from zooflow.projects import find_project, project_workflow
 from zooflow.reports.round_report import write_round_report
 
@@ -159,7 +160,8 @@ class UploadRoundOperator(_RoundOperator):
                 with PanoptesHook(self.zooniverse_conn_id).get_conn():
                     project = find_project(self.project)
                     workflow = Workflow.find(config.workflow_id)
-                    report = upload_round(selection, state, project, workflow)
+                    report = upload_round(selection, state, project, workflow, progress=timed(ProgressLog(
+                        f"round {selection.round} upload", every=10.0, emit=self.log.info, unit="subjects")))
             except BaseException:
                 try:  # the upload journal lets a retry on any worker upload only what is missing
                     store.push(folder)

@@ -19,13 +19,14 @@ from zooflow.airflow.assets import EXPORTS_ALIAS, export_asset
 from zooflow.airflow.errors import fail_fast_on_bad_config
 from zooflow.airflow.hooks.zooniverse import PanoptesHook
 from zooflow.airflow.storage import data_store, pull_latest_download
-from zooflow.exports.download import KEEP_DOWNLOADS, ProgressLog, download_export, export_filename, latest_download
+from zooflow.exports.download import KEEP_DOWNLOADS, download_export, export_filename, latest_download
 from zooflow.exports.flatten import flatten_export
 from zooflow.exports.media import ExportTarget, RequestOutcome, describe, request_export
 from zooflow.exports.runs import reslice_only, run_spec
 from zooflow.exports.slice_spec import SliceSpec
 from zooflow.exports.slicer import SliceReport, slice_export
 from zooflow.files import atomic_write_json
+from zooflow.progress import ProgressLog
 from zooflow.paths import DataRoot
 from zooflow.projects import find_project
 from zooflow.reports.export_report import export_size, write_export_report
