@@ -7,9 +7,13 @@ from typing import Any
 
 from airflow.sdk import Param
 
-# Where no triggerer runs, set ZOOFLOW_DEFERRABLE=false: sensors then wait in reschedule mode.
-DEFERRABLE = os.environ.get("ZOOFLOW_DEFERRABLE", "true").strip().lower() not in ("false", "0", "no")
 DEFAULT_PROJECT = os.environ.get("ZOOFLOW_PROJECT", "")
+
+
+def deferrable() -> bool:
+    """Where no triggerer runs, ZOOFLOW_DEFERRABLE=false makes sensors wait in reschedule mode.
+    Read at each DAG parse, not once per process: a dag-processor sees a changed setting."""
+    return os.environ.get("ZOOFLOW_DEFERRABLE", "true").strip().lower() not in ("false", "0", "no")
 
 
 def conn_id_param() -> Param:
@@ -38,7 +42,7 @@ def wait_settings() -> dict[str, Any]:
     """Sensor arguments that take the form's wait values."""
     return {
         "zooniverse_conn_id": "{{ params.conn_id }}",
-        "deferrable": DEFERRABLE,
+        "deferrable": deferrable(),
         "wait_timeout_seconds": "{{ params.wait_timeout_minutes * 60 }}",
         "poll_seconds": "{{ params.poll_seconds }}",
     }
