@@ -114,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
         for export_type in ("classifications", "subjects"):
             report = SliceReport.from_dict(_latest_report(root, f"slice-{export_type}"))
             print("\n".join("      " + line for line in report.summary_lines()))
+        print(f"      export report: {_latest_page(root, 'export-report')}")
 
         with connect(panoptes):
             al_config = set_up_digits_learning(workdir / "al", sandbox.admin, k=20, m=2)
@@ -132,8 +133,8 @@ def run(args: argparse.Namespace) -> int:
         step.airflow("zooniverse_active_learning-2", "dags", "test", "zooniverse_active_learning", "--conf", al_conf)
         second = state.completed()[-1]
         print(f"[6/6] active learning, round 2: {_round_line(second)}")
-        print(f"      learning curve: {state.folder / 'learning_curve.png'}")
-        print(f"      an uploaded image: {sorted((Path(second['folder']) / 'images').glob('*.png'))[0]}")
+        print(f"      round report (learning curve, class balance, confusion matrix, the uploaded images): "
+              f"{_latest_page(root, 'al-round-report')}")
     print(f"Sandbox stopped; nothing left running. Outputs are under {data_root}")
     return 0
 
@@ -141,6 +142,11 @@ def run(args: argparse.Namespace) -> int:
 def _latest_report(root: DataRoot, kind: str) -> dict:
     folder = root.reports_dir(seed.DEMO_PROJECT_SLUG, kind)
     return json.loads(max(folder.glob("*.json"), key=lambda p: p.stat().st_mtime).read_text())
+
+
+def _latest_page(root: DataRoot, kind: str) -> Path:
+    """The newest HTML report of a kind: the page to open after the demo."""
+    return max(root.reports_dir(seed.DEMO_PROJECT_SLUG, kind).glob("*.html"), key=lambda p: p.stat().st_mtime)
 
 
 def _round_line(record: dict) -> str:
