@@ -20,13 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pytest
 import yaml
-from panoptes_client import Project
 
 from zooflow.airflow_env import airflow_env
-from zooflow.al.demo_data import write_digits_pool
 from zooflow.al.state import RoundState
 from zooflow.deploy.cluster import WORKERS, AirflowApi, CeleryCluster
 from zooflow.deploy.services import PrivatePostgres, PrivateRedis, ensure_binaries
@@ -34,9 +31,8 @@ from zooflow.local_airflow import live_processes
 from zooflow.panoptes import PanoptesConfig, connect
 from zooflow.paths import DataRoot
 from zooflow.sandbox import seed
-from zooflow.sandbox.populate import add_demo_subjects
+from zooflow.sandbox.populate import add_demo_subjects, set_up_digits_learning
 from zooflow.sandbox.process import SandboxProcess
-from zooflow.workflows import ensure_question_workflow
 
 # The first test also pays for starting everything (about a minute here, far more on a loaded machine).
 pytestmark = [pytest.mark.distributed, pytest.mark.slow, pytest.mark.timeout(600)]
@@ -133,16 +129,9 @@ def _set_up_sandbox(sandbox: SandboxProcess, panoptes: PanoptesConfig, folder: P
     """The demo project as `zooflow demo` fills it, plus a digits workflow and pool for active learning."""
     with connect(panoptes):
         add_demo_subjects(20)
-        project = Project.find(slug=SLUG)
-        workflow, _ = ensure_question_workflow(project, "Handwritten digits", "Which digit is this?",
-                                               [str(d) for d in range(10)], retirement_count=3)
+        config = set_up_digits_learning(folder, sandbox.admin, k=4, m=1)
     sandbox.admin.run_volunteers(45, seed=1)
-    pool = write_digits_pool(folder)
-    truth = pd.read_parquet(pool, columns=["id", "label"])
-    sandbox.admin.set_oracle("#pool_id", dict(zip(truth["id"], truth["label"])))
-    config = folder / "active_learning.yaml"
-    config.write_text(yaml.safe_dump({"pool": pool.name, "workflow_id": int(workflow.id), "k": 4, "m": 1}))
-    return config, int(workflow.id)
+    return config, int(yaml.safe_load(config.read_text())["workflow_id"])
 
 
 @pytest.fixture(scope="module")
