@@ -33,10 +33,10 @@ OUT = Path(__file__).resolve().parent / "out"
 
 
 def _client(endpoint: str):
-    from zooflow.panoptes import PanoptesConfig, connect
-    from zooflow.sandbox import seed
+    from zooflow.panoptes import connect
+    from zooflow.sandbox.populate import demo_user_config
 
-    return connect(PanoptesConfig(endpoint=endpoint, username=seed.DEMO_USER, password=seed.DEMO_PASSWORD))
+    return connect(demo_user_config(endpoint))
 
 
 def _child(method: str, endpoint: str, project_id: int, dest: Path) -> dict:

@@ -49,15 +49,14 @@ def soak(work: Path, cycles: int, fault_rate: float, retry_delay: timedelta) -> 
     # Airflow reads its settings on import: only now that the environment is set.
     import logging
 
-    import yaml
     from airflow.dag_processing.dagbag import DagBag
     from panoptes_client import Project, Subject
 
     from zooflow.al.state import RoundState
-    from zooflow.panoptes import PanoptesConfig, connect
+    from zooflow.panoptes import connect
     from zooflow.paths import DataRoot
     from zooflow.sandbox import seed
-    from zooflow.sandbox.populate import add_demo_subjects, set_up_digits_learning
+    from zooflow.sandbox.populate import add_demo_subjects, demo_user_config, set_up_digits_learning
     from zooflow.sandbox.process import SandboxProcess
 
     logging.disable(logging.WARNING)  # the per-cycle lines are the output; task logs stay in the runs
@@ -76,12 +75,12 @@ def soak(work: Path, cycles: int, fault_rate: float, retry_delay: timedelta) -> 
 
     with SandboxProcess(work / "sandbox", seed="demo", settings={"export_delay": 0.5}) as sandbox:
         admin = sandbox.admin
-        config = PanoptesConfig(endpoint=sandbox.endpoint, username=seed.DEMO_USER, password=seed.DEMO_PASSWORD)
+        config = demo_user_config(sandbox.endpoint)
         os.environ.update(connection_env(config))
         with connect(config):
             add_demo_subjects(12)
-            al_config = set_up_digits_learning(work / "al", admin, k=8, m=1)
-        workflow_id = yaml.safe_load(al_config.read_text())["workflow_id"]
+            digits = set_up_digits_learning(work / "al", admin, k=8, m=1)
+        al_config, workflow_id = digits.config, digits.workflow_id
         state = RoundState(DataRoot(work / "data").al_dir(slug, workflow_id))
         totals = collections.Counter()
         faults_before = admin.state()["faults_injected"]

@@ -62,10 +62,9 @@ def demo_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator["SandboxP
 
 @pytest.fixture()
 def demo_config(demo_sandbox):
-    from zooflow.panoptes import PanoptesConfig
-    from zooflow.sandbox import seed
+    from zooflow.sandbox.populate import demo_user_config
 
-    return PanoptesConfig(endpoint=demo_sandbox.endpoint, username=seed.DEMO_USER, password=seed.DEMO_PASSWORD)
+    return demo_user_config(demo_sandbox.endpoint)
 
 
 @pytest.fixture()

@@ -14,17 +14,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-import yaml
 
 from zooflow.airflow_env import airflow_env
 from zooflow.al.state import RoundState
 from zooflow.errors import ZooflowError
 from zooflow.exports.slicer import SliceReport
-from zooflow.panoptes import PanoptesConfig, connect
+from zooflow.panoptes import connect
 from zooflow.paths import DataRoot
 from zooflow.projects import format_report
 from zooflow.sandbox import seed
-from zooflow.sandbox.populate import add_demo_subjects, set_up_digits_learning
+from zooflow.sandbox.populate import add_demo_subjects, demo_user_config, set_up_digits_learning
 from zooflow.sandbox.process import SandboxProcess
 
 DEMO_SUBJECTS = 20
@@ -82,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     with SandboxProcess(workdir / "sandbox", seed="demo", settings={"export_delay": 2},
                         log_path=logs / "sandbox.log") as sandbox:
         print(f"[1/6] sandbox Panoptes at {sandbox.endpoint} (log {logs / 'sandbox.log'})")
-        panoptes = PanoptesConfig(endpoint=sandbox.endpoint, username=seed.DEMO_USER, password=seed.DEMO_PASSWORD)
+        panoptes = demo_user_config(sandbox.endpoint)
         with connect(panoptes):
             subjects = add_demo_subjects(DEMO_SUBJECTS)
         classified = sandbox.admin.run_volunteers(DEMO_CLASSIFICATIONS, seed=1)
@@ -117,14 +116,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"      export report: {_latest_page(root, 'export-report')}")
 
         with connect(panoptes):
-            al_config = set_up_digits_learning(workdir / "al", sandbox.admin, k=20, m=2)
-        al_conf = json.dumps({"project": seed.DEMO_PROJECT_SLUG, "config": str(al_config), "poll_seconds": 1})
+            digits = set_up_digits_learning(workdir / "al", sandbox.admin, k=20, m=2)
+        al_conf = json.dumps({"project": seed.DEMO_PROJECT_SLUG, "config": str(digits.config), "poll_seconds": 1})
         step.airflow("zooniverse_active_learning-1", "dags", "test", "zooniverse_active_learning", "--conf", al_conf)
-        workflow_id = int(yaml.safe_load(al_config.read_text())["workflow_id"])
-        state = RoundState(root.al_dir(seed.DEMO_PROJECT_SLUG, workflow_id))
+        state = RoundState(root.al_dir(seed.DEMO_PROJECT_SLUG, digits.workflow_id))
         print(f"[5/6] active learning, round 1: {_round_line(state.completed()[-1])}")
         labelled = 0
-        while made := sandbox.admin.run_volunteers(20, seed=labelled, workflow_id=workflow_id):
+        while made := sandbox.admin.run_volunteers(20, seed=labelled, workflow_id=digits.workflow_id):
             labelled += made
         print(f"      volunteers made {labelled} classifications and retired the batch; 25 hours pass on the sandbox clock")
         sandbox.admin.advance_clock(hours=25)

@@ -489,39 +489,24 @@ def _populate_once(layout: Layout, endpoint: str) -> None:
     if layout.populated.exists():
         _say(f"  demo project already populated ({layout.populated.name})")
         return
-    import pandas as pd
-    import yaml
-    from panoptes_client import Project
-
-    from zooflow.al.demo_data import write_digits_pool
     from zooflow.demo import DEMO_CLASSIFICATIONS, DEMO_SUBJECTS
-    from zooflow.files import atomic_write_bytes
-    from zooflow.panoptes import PanoptesConfig, connect
-    from zooflow.sandbox import seed
+    from zooflow.panoptes import connect
     from zooflow.sandbox.admin import SandboxAdmin
-    from zooflow.sandbox.populate import add_demo_subjects
-    from zooflow.workflows import ensure_question_workflow
+    from zooflow.sandbox.populate import add_demo_subjects, demo_user_config, set_up_digits_learning
 
     admin = SandboxAdmin(endpoint)
-    with connect(PanoptesConfig(endpoint=endpoint, username=seed.DEMO_USER, password=seed.DEMO_PASSWORD)):
+    with connect(demo_user_config(endpoint)):
         subjects = add_demo_subjects(DEMO_SUBJECTS)
         classified = admin.run_volunteers(DEMO_CLASSIFICATIONS, seed=1)
-        project = Project.find(slug=seed.DEMO_PROJECT_SLUG)
-        workflow, _ = ensure_question_workflow(project, "Handwritten digits", "Which digit is this?",
-                                               [str(d) for d in range(10)], retirement_count=3)
-    # The same active-learning setup as the demo: the digits are the pool, and only the simulated
-    # volunteers see their true labels (through the sandbox's oracle).
-    pool = write_digits_pool(layout.al_dir)
-    truth = pd.read_parquet(pool, columns=["id", "label"])
-    admin.set_oracle("#pool_id", dict(zip(truth["id"], truth["label"])))
-    atomic_write_bytes(layout.al_config, yaml.safe_dump(
-        {"pool": pool.name, "workflow_id": int(workflow.id), "k": 20, "m": 2}).encode())
+        # The same active-learning setup as the demo: the digits are the pool, and only the simulated
+        # volunteers see their true labels (through the sandbox's oracle).
+        digits = set_up_digits_learning(layout.al_dir, admin, k=20, m=2)
     atomic_write_json(layout.populated, {
         "populated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "subjects": len(subjects), "classifications": classified, "al_workflow_id": int(workflow.id),
+        "subjects": len(subjects), "classifications": classified, "al_workflow_id": digits.workflow_id,
     })
     _say(f"  demo project populated: {len(subjects)} subjects, {classified} classifications, "
-         f"active-learning workflow {workflow.id}")
+         f"active-learning workflow {digits.workflow_id}")
 
 
 def _airflow_env(layout: Layout, dags_folder: Path, plugins_folder: Path, endpoint: str) -> dict[str, str]:
@@ -531,8 +516,8 @@ def _airflow_env(layout: Layout, dags_folder: Path, plugins_folder: Path, endpoi
     health servers, so this instance can run beside another Airflow (a test's, say).
     """
     from zooflow.airflow_env import airflow_env
-    from zooflow.panoptes import PanoptesConfig
     from zooflow.sandbox import seed
+    from zooflow.sandbox.populate import demo_user_config
 
     layout.airflow_home.mkdir(parents=True, exist_ok=True)
     return airflow_env(
@@ -540,7 +525,7 @@ def _airflow_env(layout: Layout, dags_folder: Path, plugins_folder: Path, endpoi
         dags_folder=dags_folder,
         data_root=layout.data_root,
         plugins_folder=plugins_folder,
-        panoptes=PanoptesConfig(endpoint=endpoint, username=seed.DEMO_USER, password=seed.DEMO_PASSWORD),
+        panoptes=demo_user_config(endpoint),
         extra={
             "ZOOFLOW_PROJECT": seed.DEMO_PROJECT_SLUG,
             "ZOOFLOW_AL_CONFIG": str(layout.al_config),

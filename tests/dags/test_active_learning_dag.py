@@ -11,17 +11,16 @@ from pathlib import Path
 import panoptes_client.panoptes
 import panoptes_client.subject
 import pytest
-import yaml
 from airflow.dag_processing.dagbag import DagBag
 from panoptes_client import Project, Subject, Workflow
 
 from zooflow.airflow_env import connection_env
 from zooflow.al.learner import DEFAULT_STRATEGY
 from zooflow.al.state import RoundState
-from zooflow.panoptes import PanoptesConfig, connect
+from zooflow.panoptes import connect
 from zooflow.paths import DataRoot
 from zooflow.sandbox import seed
-from zooflow.sandbox.populate import set_up_digits_learning
+from zooflow.sandbox.populate import demo_user_config, set_up_digits_learning
 from zooflow.sandbox.process import SandboxProcess
 
 SLUG = seed.DEMO_PROJECT_SLUG
@@ -32,11 +31,10 @@ def world(tmp_path_factory):
     """A sandbox with a digits workflow, a pool whose truth only the simulated volunteers know, and a config."""
     folder = tmp_path_factory.mktemp("al")
     with SandboxProcess(folder / "sandbox", seed="demo", settings={"export_delay": 0.3}) as sandbox:
-        config = PanoptesConfig(endpoint=sandbox.endpoint, username=seed.DEMO_USER, password=seed.DEMO_PASSWORD)
+        config = demo_user_config(sandbox.endpoint)
         with connect(config):
-            al_config = set_up_digits_learning(folder / "al", sandbox.admin, k=8, m=1, workflow_name="Digits")
-        workflow_id = yaml.safe_load(al_config.read_text())["workflow_id"]
-        yield {"sandbox": sandbox, "config": config, "workflow_id": workflow_id, "al_config": str(al_config),
+            digits = set_up_digits_learning(folder / "al", sandbox.admin, k=8, m=1, workflow_name="Digits")
+        yield {"sandbox": sandbox, "config": config, "workflow_id": digits.workflow_id, "al_config": str(digits.config),
                "root": folder / "data"}
 
 

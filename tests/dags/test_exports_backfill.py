@@ -15,7 +15,7 @@ from zooflow.local_airflow import LocalAirflow
 from zooflow.panoptes import connect
 from zooflow.paths import DataRoot
 from zooflow.sandbox import seed
-from zooflow.sandbox.populate import add_demo_subjects, classify_on
+from zooflow.sandbox.populate import add_demo_subjects, classify_on, demo_user_config
 from zooflow.sandbox.process import SandboxProcess
 
 pytestmark = pytest.mark.slow
@@ -24,9 +24,8 @@ DAYS = {datetime(2026, 11, day, tzinfo=timezone.utc): count for day, count in ((
 
 def test_backfill_of_three_dates_gives_three_partitions(tmp_path, dags_folder) -> None:
     with SandboxProcess(tmp_path / "sandbox", seed="demo", settings={"export_delay": 0.3}) as sandbox:
-        from zooflow.panoptes import PanoptesConfig
 
-        config = PanoptesConfig(endpoint=sandbox.endpoint, username=seed.DEMO_USER, password=seed.DEMO_PASSWORD)
+        config = demo_user_config(sandbox.endpoint)
         with connect(config):
             held = classify_on(sandbox.admin, add_demo_subjects(6), DAYS)
         sandbox.admin.run_volunteers(10, seed=2)  # today's classifications, outside every backfilled date

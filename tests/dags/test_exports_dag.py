@@ -15,10 +15,10 @@ from airflow.dag_processing.dagbag import DagBag
 
 from zooflow.airflow_env import connection_env
 from zooflow.exports.media import ExportTarget, describe
-from zooflow.panoptes import PanoptesConfig, connect
+from zooflow.panoptes import connect
 from zooflow.paths import DataRoot
 from zooflow.sandbox import seed
-from zooflow.sandbox.populate import add_demo_subjects
+from zooflow.sandbox.populate import add_demo_subjects, demo_user_config
 from zooflow.sandbox.process import SandboxProcess
 
 SLUG = seed.DEMO_PROJECT_SLUG
@@ -28,7 +28,7 @@ FAST = {"project": SLUG, "poll_seconds": 1, "wait_timeout_minutes": 0.5}
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory):
     with SandboxProcess(tmp_path_factory.mktemp("exports-sandbox"), seed="demo", settings={"export_delay": 0.3}) as sb:
-        config = PanoptesConfig(endpoint=sb.endpoint, username=seed.DEMO_USER, password=seed.DEMO_PASSWORD)
+        config = demo_user_config(sb.endpoint)
         with connect(config):
             subjects = add_demo_subjects(12)
         sb.config = config

@@ -30,6 +30,7 @@ from zooflow.deploy.environment import COMPONENTS, Endpoints, endpoint_env, shar
 from zooflow.panoptes import PanoptesConfig
 from zooflow.paths import DATA_ROOT_ENV
 from zooflow.sandbox import seed
+from zooflow.sandbox.populate import demo_user_config
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yaml"
@@ -409,8 +410,7 @@ def test_sandbox_serves_the_demo_seed_on_a_persistent_volume(compose):
 
 def test_default_connection_is_the_sandbox_demo_user(compose):
     sandbox_args = build_parser().parse_args(command_words(compose["services"][SANDBOX_SERVICE])[1:])
-    demo = PanoptesConfig(
-        endpoint=f"http://{SANDBOX_SERVICE}:{sandbox_args.port}", username=seed.DEMO_USER, password=seed.DEMO_PASSWORD)
+    demo = demo_user_config(f"http://{SANDBOX_SERVICE}:{sandbox_args.port}")
     (variable, expected), = connection_env(demo, DEFAULT_CONN_ID).items()
     for name in airflow_service_names():
         env = compose["services"][name]["environment"]

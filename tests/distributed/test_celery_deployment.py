@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from zooflow.airflow_env import airflow_env
 from zooflow.al.state import RoundState
@@ -31,7 +30,7 @@ from zooflow.local_airflow import live_processes
 from zooflow.panoptes import PanoptesConfig, connect
 from zooflow.paths import DataRoot
 from zooflow.sandbox import seed
-from zooflow.sandbox.populate import add_demo_subjects, set_up_digits_learning
+from zooflow.sandbox.populate import add_demo_subjects, demo_user_config, set_up_digits_learning
 from zooflow.sandbox.process import SandboxProcess
 
 # The first test also pays for starting everything (about a minute here, far more on a loaded machine).
@@ -129,9 +128,9 @@ def _set_up_sandbox(sandbox: SandboxProcess, panoptes: PanoptesConfig, folder: P
     """The demo project as `zooflow demo` fills it, plus a digits workflow and pool for active learning."""
     with connect(panoptes):
         add_demo_subjects(20)
-        config = set_up_digits_learning(folder, sandbox.admin, k=4, m=1)
+        digits = set_up_digits_learning(folder, sandbox.admin, k=4, m=1)
     sandbox.admin.run_volunteers(45, seed=1)
-    return config, int(yaml.safe_load(config.read_text())["workflow_id"])
+    return digits.config, digits.workflow_id
 
 
 @pytest.fixture(scope="module")
@@ -144,7 +143,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory, report) -> Iterator[Dep
         postgres = stack.enter_context(PrivatePostgres())
         redis = stack.enter_context(PrivateRedis())
         sandbox = stack.enter_context(SandboxProcess(root / "sandbox", seed="demo", settings={"export_delay": EXPORT_DELAY}))
-        panoptes = PanoptesConfig(endpoint=sandbox.endpoint, username=seed.DEMO_USER, password=seed.DEMO_PASSWORD)
+        panoptes = demo_user_config(sandbox.endpoint)
         al_config, workflow_id = _set_up_sandbox(sandbox, panoptes, root / "al")
         # The test starts every run itself. Left on, the daily schedule would start a run of the
         # exports with the form's defaults (no project) the moment the DAG is unpaused, and that

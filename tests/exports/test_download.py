@@ -12,16 +12,14 @@ from zooflow.exports import download as download_module
 from zooflow.exports.download import download_export, latest_download, verify_gzip
 from zooflow.exports.media import ExportTarget, describe, export_complete, parse_time, request_export
 from zooflow.panoptes import connect
-from zooflow.sandbox.populate import add_demo_subjects
+from zooflow.sandbox.populate import add_demo_subjects, demo_user_config
 
 
 @pytest.fixture(scope="module")
 def ready_export(demo_sandbox, tmp_path_factory):
     """A ready classifications export of the demo project with some rows in it."""
-    from zooflow.panoptes import PanoptesConfig
-    from zooflow.sandbox import seed
 
-    config = PanoptesConfig(endpoint=demo_sandbox.endpoint, username=seed.DEMO_USER, password=seed.DEMO_PASSWORD)
+    config = demo_user_config(demo_sandbox.endpoint)
     demo_sandbox.admin.configure(export_delay=0.2)
     with connect(config):
         add_demo_subjects(8, start=1000)

@@ -10,9 +10,9 @@ from export_support import FIXTURES
 
 from zooflow.exports.download import download_export
 from zooflow.exports.media import ExportTarget, describe
-from zooflow.panoptes import PanoptesConfig, connect
-from zooflow.sandbox import seed
+from zooflow.panoptes import connect
 from zooflow.sandbox.admin import SandboxAdminError
+from zooflow.sandbox.populate import demo_user_config
 from zooflow.sandbox.process import SandboxProcess
 
 
@@ -27,7 +27,7 @@ def test_an_installed_file_is_described_ready_and_downloads_intact(sandbox, tmp_
     data = (FIXTURES / "afc_batchagg_cls_export.csv").read_bytes()
     first = tmp_path / "first.csv.gz"
     first.write_bytes(gzip.compress(data))
-    config = PanoptesConfig(endpoint=sandbox.endpoint, username=seed.DEMO_USER, password=seed.DEMO_PASSWORD)
+    config = demo_user_config(sandbox.endpoint)
     target = ExportTarget("project", 1, "classifications")
     with connect(config):
         installed = sandbox.admin.install_export("project", 1, "classifications", first)

@@ -16,14 +16,12 @@ from pathlib import Path
 import panoptes_client.panoptes
 import panoptes_client.subject
 import pytest
-import yaml
 from airflow.dag_processing.dagbag import DagBag
 from panoptes_client import Project, Subject
 
 from zooflow.airflow_env import connection_env
 from zooflow.panoptes import PanoptesConfig, connect
-from zooflow.sandbox import seed
-from zooflow.sandbox.populate import add_demo_subjects, set_up_digits_learning
+from zooflow.sandbox.populate import add_demo_subjects, demo_user_config, set_up_digits_learning
 from zooflow.sandbox.process import SandboxProcess
 
 from fault_support import SLUG  # noqa: E402
@@ -73,13 +71,12 @@ def world(tmp_path_factory):
     """A sandbox with the demo project, a digits workflow and a pool only the simulated volunteers know."""
     folder = tmp_path_factory.mktemp("faults")
     with SandboxProcess(folder / "sandbox", seed="demo", settings={"export_delay": 0.3}) as sandbox:
-        config = PanoptesConfig(endpoint=sandbox.endpoint, username=seed.DEMO_USER, password=seed.DEMO_PASSWORD)
+        config = demo_user_config(sandbox.endpoint)
         with connect(config):
             add_demo_subjects(12)
-            al_config = set_up_digits_learning(folder / "al", sandbox.admin, k=8, m=1, workflow_name="Digits")
-        workflow_id = yaml.safe_load(al_config.read_text())["workflow_id"]
+            digits = set_up_digits_learning(folder / "al", sandbox.admin, k=8, m=1, workflow_name="Digits")
         sandbox.admin.run_volunteers(30, seed=3)
-        yield World(sandbox, config, workflow_id, str(al_config), folder / "data", folder)
+        yield World(sandbox, config, digits.workflow_id, str(digits.config), folder / "data", folder)
 
 
 @dataclass

@@ -22,11 +22,11 @@ from zooflow.airflow_env import connection_env
 from zooflow.exports.flatten import flatten_export
 from zooflow.exports.slice_spec import SliceSpec
 from zooflow.exports.slicer import slice_export
-from zooflow.panoptes import PanoptesConfig, connect
+from zooflow.panoptes import connect
 from zooflow.paths import DataRoot
 from zooflow.reports.export_report import write_export_report
 from zooflow.sandbox import seed
-from zooflow.sandbox.populate import add_demo_subjects
+from zooflow.sandbox.populate import add_demo_subjects, demo_user_config
 from zooflow.sandbox.process import SandboxProcess
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "exports"
@@ -143,7 +143,7 @@ def test_the_chart_check_fails_an_empty_chart() -> None:
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory):
     with SandboxProcess(tmp_path_factory.mktemp("report-sandbox"), seed="demo", settings={"export_delay": 0.3}) as sb:
-        sb.config = PanoptesConfig(endpoint=sb.endpoint, username=seed.DEMO_USER, password=seed.DEMO_PASSWORD)
+        sb.config = demo_user_config(sb.endpoint)
         with connect(sb.config):
             add_demo_subjects(12)
         yield sb

@@ -19,10 +19,11 @@ from zooflow.airflow_env import connection_env
 from zooflow.al.demo_data import write_digits_pool
 from zooflow.al.round import RoundConfig, select_round, upload_round
 from zooflow.al.state import RoundState
-from zooflow.panoptes import PanoptesConfig, connect
+from zooflow.panoptes import connect
 from zooflow.paths import DataRoot
 from zooflow.reports.round_report import write_round_report
 from zooflow.sandbox import seed
+from zooflow.sandbox.populate import demo_user_config
 from zooflow.sandbox.process import SandboxProcess
 from zooflow.workflows import ensure_question_workflow
 
@@ -37,7 +38,7 @@ def world(tmp_path_factory):
     """A sandbox with a digits workflow, and the digits pool with the first ``KNOWN`` labels kept."""
     folder = tmp_path_factory.mktemp("round-report")
     with SandboxProcess(folder / "sandbox", seed="demo") as sandbox:
-        config = PanoptesConfig(endpoint=sandbox.endpoint, username=seed.DEMO_USER, password=seed.DEMO_PASSWORD)
+        config = demo_user_config(sandbox.endpoint)
         with connect(config):
             workflow, _ = ensure_question_workflow(Project.find(slug=PROJECT), "Digits", "Which digit is this?",
                                                    [str(d) for d in range(10)], retirement_count=3)

@@ -37,10 +37,10 @@ from zooflow.exports.media import ExportTarget, describe, export_complete, parse
 from zooflow.exports.slice_spec import SliceSpec
 from zooflow.exports.slicer import slice_export
 from zooflow.files import atomic_write_json
-from zooflow.panoptes import PanoptesConfig, connect
+from zooflow.panoptes import connect
 from zooflow.paths import DataRoot, safe_name
 from zooflow.sandbox import seed
-from zooflow.sandbox.populate import add_demo_subjects
+from zooflow.sandbox.populate import add_demo_subjects, demo_user_config
 from zooflow.workflows import ensure_question_workflow
 
 SLUG = seed.DEMO_PROJECT_SLUG
@@ -62,7 +62,7 @@ def built(demo_sandbox, tmp_path_factory) -> dict:
     """A data root as a day of the labelling loop leaves it; returns what was made, for the checks."""
     folder = tmp_path_factory.mktemp("catalog")
     root = DataRoot(folder / "data")
-    config = PanoptesConfig(endpoint=demo_sandbox.endpoint, username=seed.DEMO_USER, password=seed.DEMO_PASSWORD)
+    config = demo_user_config(demo_sandbox.endpoint)
     demo_sandbox.admin.configure(export_delay=0.2, drop_download_after_bytes=None)
     demo_sandbox.admin.advance_clock(hours=25)  # other modules may have asked for these exports within 24 hours
     made: dict = {"root": root}

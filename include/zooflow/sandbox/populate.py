@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from panoptes_client import Project, Subject, SubjectSet, Workflow
 
 from zooflow.al.demo_data import write_digits_pool
 from zooflow.files import atomic_write_bytes
+from zooflow.panoptes import PanoptesConfig
 from zooflow.sandbox import seed
 from zooflow.sandbox.admin import SandboxAdmin
 from zooflow.workflows import ensure_question_workflow
@@ -80,10 +82,21 @@ def demo_subject_set(metadatas: list[dict[str, Any]], *, prefix: str = "set") ->
     return int(subject_set.id), [int(s.id) for s in subjects]
 
 
+def demo_user_config(endpoint: str) -> PanoptesConfig:
+    """The sandbox's demo user, as the demo, ``make up``, the tests and the benchmarks log in."""
+    return PanoptesConfig(endpoint=endpoint, username=seed.DEMO_USER, password=seed.DEMO_PASSWORD)
+
+
+@dataclass(frozen=True)
+class DigitsLearning:
+    config: Path  # the AL config file, for the DAG form or ``zooflow al round``
+    workflow_id: int
+
+
 def set_up_digits_learning(folder: Path, admin: SandboxAdmin, *, k: int, m: int,
-                           workflow_name: str = "Handwritten digits") -> Path:
+                           workflow_name: str = "Handwritten digits") -> DigitsLearning:
     """A digits workflow in the demo project, the digits as the AL pool, and their true labels known
-    only to the simulated volunteers; returns the AL config file. Call it inside ``connect``."""
+    only to the simulated volunteers. Call it inside ``connect``."""
     pool = write_digits_pool(folder)
     project = Project.find(slug=seed.DEMO_PROJECT_SLUG)
     workflow, _ = ensure_question_workflow(project, workflow_name, "Which digit is this?", DIGITS, retirement_count=3)
@@ -91,4 +104,4 @@ def set_up_digits_learning(folder: Path, admin: SandboxAdmin, *, k: int, m: int,
     admin.set_oracle("#pool_id", dict(zip(truth["id"], truth["label"])))
     config = folder / "active_learning.yaml"
     atomic_write_bytes(config, yaml.safe_dump({"pool": pool.name, "workflow_id": int(workflow.id), "k": k, "m": m}).encode())
-    return config
+    return DigitsLearning(config, int(workflow.id))
