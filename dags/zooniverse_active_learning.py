@@ -25,7 +25,10 @@ learning and uploads it as a new subject set — the founding glitch pipeline, r
 and by hand with the form. **Config**: a YAML file (`config`, default `$ZOOFLOW_AL_CONFIG`) with at least
 `pool` (CSV or Parquet: an id column, features, optionally known labels) and `workflow_id`; see the README.
 **Outputs** under `$ZOOFLOW_DATA_ROOT/projects/<owner__name>/al/workflow-<id>/`: `state.json`, one folder
-per round (manifest, images, model, metrics, consensus, uploaded ids) and `learning_curve.png`.
+per round (manifest, images, model, metrics, consensus, uploaded ids) and `learning_curve.png`; and a
+round report, `reports/al-round-report/workflow-<id>-round-NNN.html` (learning curve, class balance,
+confusion matrix, the uploaded images with their query reasons), linked from the Zooniverse page.
+**Reruns**: clearing a run reuses that run's own round; nothing is chosen, uploaded or linked twice.
 """
 
 from __future__ import annotations

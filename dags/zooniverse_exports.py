@@ -23,8 +23,10 @@ the form asks (no window by default). A backfill (`airflow backfill create --dag
 --from-date ... --to-date ...`) re-slices each past date from the latest download and requests nothing.
 
 **Outputs** under `$ZOOFLOW_DATA_ROOT/projects/<owner__name>/`: `exports/`, `slices/<type>/`, `flat/`,
-and a JSON report per run in `reports/`. Each slice emits an Asset event on
-`zooniverse://<owner>/<name>/<type>`, which the active-learning DAG schedules on.
+a JSON slice report per run in `reports/`, and an HTML export report
+(`reports/export-report/<run id>.html`: classifications per day and per workflow, the slice report),
+linked from the Airflow UI's Zooniverse page and the run's Zooniverse tab. Each slice emits an Asset
+event on `zooniverse://<owner>/<name>/<type>`, which the active-learning DAG schedules on.
 """
 
 from __future__ import annotations
