@@ -45,6 +45,12 @@ def _boolean(name: str, value: Any) -> bool:
     return value
 
 
+def _choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise SettingsError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+    return value
+
+
 def _text(name: str, value: Any) -> str:
     if not isinstance(value, str) or not value:
         raise SettingsError(f"{name} must be a non-empty string, not {value!r}")
@@ -90,6 +96,25 @@ SETTINGS: dict[str, Setting] = {
     "export_interval": Setting(86400.0, _number(float),
                                "sandbox seconds after an accepted export request during which repeats are dropped"),
     "export_stuck": Setting(False, _boolean, "accepted export requests never complete either"),
+    # Exports as the current server runs them (panoptes-realism.md §3): the rate limit is checked when the
+    # job starts, refused attempts count, and a cleanup job marks dead jobs failed.
+    "export_min_gap": Setting(43200.0, _number(float),
+                              "sandbox seconds that must separate two export attempts of one resource and type"),
+    "export_failure_rate": Setting(0.0, _number(float, 0, 1),
+                                   "fraction of started export jobs that die; the cleanup job marks them failed"),
+    # Counters written by background jobs (panoptes-realism.md §1-2), lags on the sandbox clock.
+    "counter_mode": Setting("background", lambda name, value: _choice(name, value, ("background", "instant")),
+                            "background: counters lag as Panoptes' workers make them; instant: computed on read"),
+    "set_member_count_lag": Setting(180.0, _number(float),
+                                    "sandbox seconds before a set's new members reach the workflow's subjects_count"),
+    "retired_count_lag": Setting(10.0, _number(float),
+                                 "sandbox seconds before a retirement reaches retired_set_member_subjects_count"),
+    "completeness_lag": Setting(300.0, _number(float),
+                                "sandbox seconds before a retirement reaches the project's completeness"),
+    "status_delay": Setting(5.0, _number(float),
+                            "most sandbox seconds before a newly linked subject gets its workflow status row"),
+    "retire_delay": Setting(2.0, _number(float),
+                            "sandbox seconds before an explicit retire_subjects call is applied"),
     "url_lifetime": Setting(300.0, _number(float, 1), "sandbox seconds a signed download or upload URL stays valid"),
     "token_lifetime": Setting(7200, _number(int, 1), "wall-clock seconds an OAuth access token lives (expires_in)"),
     "subject_limit": Setting(10000, _number(int), "subjects one user may upload, deleted ones included"),
