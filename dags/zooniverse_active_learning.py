@@ -6,10 +6,14 @@ learning and uploads it as a new subject set — the founding glitch pipeline, r
 
 1. **plan** — reads the project's active-learning config and the round state: which round is next,
    and which subject set is the batch volunteers are labelling now.
-2. **wait_for_batch** — waits (in the triggerer) until that batch is retired: by default the founding
-   rule, the workflow's `subjects_count` equals its `retired_set_member_subjects_count`; with
-   `retirement_mode: precise`, every subject of the batch has a retired status. The first round has
-   no earlier batch and proceeds.
+2. **wait_for_batch** — waits (in the triggerer) until that batch is retired. Panoptes updates a
+   workflow's counters in background jobs minutes after an upload, so right after linking they still
+   read "all retired" for the batch before; the wait trusts them only once they count the batch it
+   linked. By default (`counts`) the workflow's `subjects_count` must include the batch and equal its
+   `retired_set_member_subjects_count`, then the batch's own statuses are read once to confirm; with
+   `retirement_mode: precise`, every subject of the batch must have a retired status (a subject with
+   no status row yet is not retired). A subject retired by its classification count must have the
+   votes the workflow's rule asks for. The first round has no earlier batch and proceeds.
 3. **select** — forms one label per subject from the latest classification export (majority with a
    minimum number of votes and an agreement threshold; ties and low agreement are reported and left
    out), teaches a modAL learner only those labels and the pool's known ones, and chooses the `k` most
@@ -80,6 +84,8 @@ def zooniverse_active_learning():
         task_id="wait_for_batch",
         workflow_id=plan.output["workflow_id"],
         subject_set_ids=plan.output["current_batch_sets"],
+        batch_subjects=plan.output["batch_subjects"],
+        expected_subjects=plan.output["expected_subjects"],
         retirement_mode=plan.output["retirement_mode"],
         dry_run="{{ params.dry_run }}",
         **wait_settings(),

@@ -124,8 +124,10 @@ def run(args: argparse.Namespace) -> int:
         labelled = 0
         while made := sandbox.admin.run_volunteers(20, seed=labelled, workflow_id=digits.workflow_id):
             labelled += made
-        print(f"      volunteers made {labelled} classifications and retired the batch; 25 hours pass on the sandbox clock")
+        print(f"      volunteers made {labelled} classifications and retired the batch; 25 hours pass on the sandbox "
+              "clock and Panoptes' counter jobs catch up")
         sandbox.admin.advance_clock(hours=25)
+        sandbox.admin.settle()
         step.airflow("zooniverse_exports-2", "dags", "test", "zooniverse_exports", "--conf",
                      json.dumps({"project": seed.DEMO_PROJECT_SLUG, "export_types": ["classifications"], "poll_seconds": 1}))
         step.airflow("zooniverse_active_learning-2", "dags", "test", "zooniverse_active_learning", "--conf", al_conf)

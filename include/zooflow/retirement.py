@@ -1,14 +1,26 @@
 """Has the volunteers' current batch been fully labelled (retired)?
 
-Two rules. "counts" is the founding one: the workflow's ``subjects_count`` equals its
-``retired_set_member_subjects_count``; it costs one request, but Panoptes updates both counters in
-background workers, so they lag and can drift. "precise" asks ``subject_workflow_statuses`` about
-every subject of the batch's sets, which is exact and costs a request per hundred subjects.
+Panoptes writes a workflow's counters in background jobs, minutes after the fact: right after a
+batch is linked, ``subjects_count == retired_set_member_subjects_count`` still holds for the batch
+before (or 0 == 0 for a first one), so a gate built on that equality alone opens on a batch nobody
+has labelled. The gate therefore only trusts what it has seen include the batch itself:
+
+- "counts" (one request a look while waiting): the workflow's ``subjects_count`` must already count
+  the batch the round linked (zooflow knows how many subjects the workflow had and how many it
+  added), and every counted subject must be retired. Once the counters agree, the batch's own
+  statuses are read once to confirm, so a stale counter never opens the gate.
+- "precise": every subject of the batch's sets has a status row with ``retired_at`` (a missing row
+  is a subject Panoptes has not got round to: not retired).
+
+Either way a subject retired by its classification count must have the votes the workflow's rule
+asks for, so a round never starts on a batch with fewer classifications than retirement needs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from panoptes_client import Subject, SubjectWorkflowStatus, Workflow
 
@@ -17,6 +29,23 @@ from zooflow.errors import ConfigurationError
 
 MODES = ("counts", "precise")
 STATUS_PAGE = 100
+COUNT_RULE = "classification_count"
+DEFAULT_RETIREMENT_COUNT = 15  # Panoptes' default rule when a workflow sets none
+
+
+@dataclass(frozen=True)
+class BatchStatus:
+    """What the batch's own status rows say."""
+
+    subjects: int
+    retired: int
+    no_status: int  # linked subjects Panoptes has not given a status row yet
+    short_of_votes: int  # retired by count with fewer classifications than the rule
+    classifications: int
+
+    @property
+    def done(self) -> bool:
+        return self.subjects > 0 and self.retired == self.subjects and not self.short_of_votes
 
 
 def _subject_ids(subject_set_ids: Sequence[int]) -> list[int]:
@@ -26,38 +55,90 @@ def _subject_ids(subject_set_ids: Sequence[int]) -> list[int]:
     return sorted(ids)
 
 
-def retired_subject_ids(workflow_id: int, subject_ids: Sequence[int]) -> set[int]:
-    retired: set[int] = set()
+def _statuses(workflow_id: int, subject_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    found: dict[int, dict[str, Any]] = {}
     for start in range(0, len(subject_ids), STATUS_PAGE):
         chunk = ",".join(str(i) for i in subject_ids[start: start + STATUS_PAGE])
         for status in SubjectWorkflowStatus.where(workflow_id=workflow_id, subject_ids=chunk, page_size=STATUS_PAGE):
-            if status.raw.get("retired_at"):
-                retired.add(int(status.raw["links"]["subject"]))
-    return retired
+            found[int(status.raw["links"]["subject"])] = status.raw
+    return found
 
 
-def batch_retired_check(workflow_id: int, subject_set_ids: Sequence[int] = (), mode: str = "counts") -> Check:
-    """The batch-labelled sensor's check. ``subject_set_ids`` (the current batch) is needed in precise mode."""
+def retired_subject_ids(workflow_id: int, subject_ids: Sequence[int]) -> set[int]:
+    return {subject for subject, raw in _statuses(workflow_id, subject_ids).items() if raw.get("retired_at")}
+
+
+def retirement_count(workflow_raw: dict[str, Any]) -> int | None:
+    """Votes the workflow's rule retires a subject after; None when the rule is not a count."""
+    rule = workflow_raw.get("retirement") or {}
+    if rule.get("criteria", COUNT_RULE) != COUNT_RULE:
+        return None
+    return int((rule.get("options") or {}).get("count", DEFAULT_RETIREMENT_COUNT))
+
+
+def batch_status(workflow_id: int, subject_ids: Sequence[int], needed_votes: int | None) -> BatchStatus:
+    statuses = _statuses(workflow_id, subject_ids)
+    retired = [raw for raw in statuses.values() if raw.get("retired_at")]
+    short = [raw for raw in retired if needed_votes and raw.get("retirement_reason") in (None, COUNT_RULE)
+             and (raw.get("classifications_count") or 0) < needed_votes]
+    return BatchStatus(subjects=len(subject_ids), retired=len(retired), no_status=len(subject_ids) - len(statuses),
+                       short_of_votes=len(short),
+                       classifications=sum(raw.get("classifications_count") or 0 for raw in statuses.values()))
+
+
+def _precise(workflow_id: int, subject_set_ids: Sequence[int], batch_subjects: int | None,
+             needed_votes: int | None, mode: str, prefix: str = "") -> Check:
+    subject_ids = _subject_ids(subject_set_ids)
+    sets = ", ".join(map(str, subject_set_ids))
+    if batch_subjects and len(subject_ids) < batch_subjects:
+        return Check(False, f"{prefix}set(s) {sets} list {len(subject_ids)} of the {batch_subjects} subjects linked",
+                     {"subjects": len(subject_ids), "retired": 0, "mode": mode})
+    status = batch_status(workflow_id, subject_ids, needed_votes)
+    words = [f"{prefix}workflow {workflow_id}: {status.retired} of {status.subjects} subjects of set(s) {sets} retired"]
+    if status.no_status:
+        words.append(f"{status.no_status} without a status row yet")
+    if status.short_of_votes:
+        words.append(f"{status.short_of_votes} retired with fewer than the rule's {needed_votes} classifications")
+    return Check(status.done, "; ".join(words),
+                 {"subjects": status.subjects, "retired": status.retired, "classifications": status.classifications,
+                  "mode": mode})
+
+
+def batch_retired_check(workflow_id: int, subject_set_ids: Sequence[int] = (), mode: str = "counts",
+                        batch_subjects: int | None = None, expected_subjects: int | None = None) -> Check:
+    """The batch-labelled sensor's check.
+
+    :param subject_set_ids: the set(s) of the current batch.
+    :param batch_subjects: how many subjects zooflow linked in that batch.
+    :param expected_subjects: the workflow's ``subjects_count`` once Panoptes has counted the batch
+        (what it counted before the upload, plus the batch); "counts" waits for at least this.
+    """
     if mode not in MODES:
         raise ConfigurationError(f"retirement check mode must be one of {', '.join(MODES)}, not {mode!r}")
-    if mode == "counts":
-        workflow = Workflow.find(workflow_id)
-        total, retired = workflow.raw.get("subjects_count") or 0, workflow.raw.get("retired_set_member_subjects_count") or 0
-        return Check(total == retired, f"workflow {workflow_id}: {retired} of {total} subjects retired (counters)",
-                     {"subjects": total, "retired": retired, "mode": mode})
     if not subject_set_ids:
-        raise ConfigurationError("the precise retirement check needs the subject set(s) of the current batch")
-    subject_ids = _subject_ids(subject_set_ids)
-    retired = retired_subject_ids(workflow_id, subject_ids)
-    return Check(len(retired) == len(subject_ids),
-                 f"workflow {workflow_id}: {len(retired)} of {len(subject_ids)} subjects of set(s) "
-                 f"{', '.join(map(str, subject_set_ids))} retired", {"subjects": len(subject_ids), "retired": len(retired), "mode": mode})
+        raise ConfigurationError("the retirement check needs the subject set(s) of the current batch")
+    workflow = Workflow.find(workflow_id).raw
+    needed_votes = retirement_count(workflow)
+    if mode == "precise":
+        return _precise(workflow_id, subject_set_ids, batch_subjects, needed_votes, mode)
+    total = workflow.get("subjects_count") or 0
+    retired = workflow.get("retired_set_member_subjects_count") or 0
+    detail = {"subjects": total, "retired": retired, "mode": mode}
+    expected = max(expected_subjects or 0, batch_subjects or 0, 1)
+    if total < expected:
+        return Check(False, f"workflow {workflow_id}: waiting for Panoptes' counters to include the batch "
+                            f"(subjects_count {total}, {expected} once the batch is counted; {retired} retired)", detail)
+    if retired < total:
+        return Check(False, f"workflow {workflow_id}: {retired} of {total} subjects retired (counters)", detail)
+    return _precise(workflow_id, subject_set_ids, batch_subjects, needed_votes, mode,
+                    prefix=f"counters say {retired} of {total} retired; ")
 
 
 def still_unretired_message(workflow_id: int, state: str, waited_seconds: float) -> str:
     return (
         f"the current batch of workflow {workflow_id} is not fully labelled after {waited_seconds / 3600:.1f} h ({state}). "
         "Volunteers may be slow, or subjects may have been left out of retirement: check the workflow's retirement "
-        "rule and the project's activity; the next run looks again. In 'counts' mode Panoptes' counters can lag "
-        "or drift — the 'precise' mode checks each subject instead."
+        "rule and the project's activity; the next run looks again. Panoptes updates a workflow's counters in "
+        "background jobs minutes after the fact; if they never include the batch (sets unlinked since the upload, "
+        "say), the 'precise' mode checks each subject of the batch instead."
     )

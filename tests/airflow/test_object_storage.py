@@ -245,6 +245,7 @@ def test_exports_write_to_s3_and_active_learning_reads_them_back(airflow_db, rem
     for _ in range(20):
         if not sandbox.admin.run_volunteers(10, seed=7, workflow_id=world["workflow_id"]):
             break
+    sandbox.admin.settle()  # Panoptes' counter jobs catch up with the retirements
     exports = load(dags_folder, "zooniverse_exports").test(
         run_conf={"project": SLUG, "poll_seconds": 1, "wait_timeout_minutes": 0.5})
     assert exports.state == "success"

@@ -93,9 +93,11 @@ class World:
         return self.sandbox.admin
 
     def label_until_retired(self, seed_: int) -> None:
+        """Volunteers classify until the batch is retired, then Panoptes' counter jobs catch up."""
         for _ in range(20):
             if not self.admin.run_volunteers(10, seed=seed_, workflow_id=self.workflow_id):
-                return
+                break
+        self.admin.settle()
 
     def pool_ids(self) -> collections.Counter:
         """How many subjects of the project carry each pool id: every value must be 1."""

@@ -118,9 +118,11 @@ def run_round(args: argparse.Namespace) -> int:
     exports_dir = root.exports_dir(args.project, "classifications")
     exports = [latest_download(exports_dir)] if (exports_dir / "latest.json").exists() else []
     with connect(config_from_args(args)):
-        batch_sets = [] if (args.dry_run or state.pending()) else state.current_batch_sets()
+        batch = {"sets": []} if (args.dry_run or state.pending()) else state.current_batch()
         deadline = time.monotonic() + args.wait * 60
-        while batch_sets and not (check := batch_retired_check(config.workflow_id, batch_sets, config.retirement_mode)).done:
+        while batch["sets"] and not (check := batch_retired_check(
+                config.workflow_id, batch["sets"], config.retirement_mode, batch["subjects"],
+                batch["expected_subjects"])).done:
             if time.monotonic() >= deadline:
                 raise ConfigurationError(f"the current batch is not fully labelled yet ({check.state}); "
                                          "run again later, or pass --wait MINUTES")

@@ -230,6 +230,8 @@ def upload_round(selection: Selection, state: RoundState, project: Any, workflow
     nothing to create or link; its record and ``uploaded.json`` stay as the first upload wrote them.
     """
     folder = Path(selection.folder)
+    if not state.uploaded(selection.round):
+        state.note_before_upload(selection.round, workflow.raw.get("subjects_count") or 0)
     report = upload_subjects(project, selection.set_name, manifest_items(Path(selection.manifest)), key_field=KEY,
                              journal_path=folder / "upload-journal.jsonl", workflow=workflow, on_progress=progress)
     if state.uploaded(selection.round):

@@ -65,8 +65,29 @@ class RoundState:
 
     def current_batch_sets(self) -> list[int]:
         """The set(s) of the last uploaded round: the batch volunteers are labelling now."""
+        return self.current_batch()["sets"]
+
+    def current_batch(self) -> dict[str, Any]:
+        """The batch volunteers are labelling now, as the retirement gate needs it: its set(s), how many
+        subjects it linked, and the workflow's ``subjects_count`` once Panoptes has counted it (None for
+        rounds recorded before the count was kept)."""
         done = self.completed()
-        return [done[-1]["set_id"]] if done else []
+        if not done:
+            return {"sets": [], "subjects": 0, "expected_subjects": None}
+        last = done[-1]
+        subjects = len(last.get("subject_ids", []))
+        before = last.get("workflow_subjects_before")
+        return {"sets": [last["set_id"]], "subjects": subjects,
+                "expected_subjects": None if before is None else before + subjects}
+
+    def note_before_upload(self, number: int, workflow_subjects: int) -> None:
+        """The workflow's ``subjects_count`` before round ``number`` first links anything; a retried upload
+        keeps the first value, read before its own batch could have been counted."""
+        data = self._load()
+        record = next(r for r in data["rounds"] if r["round"] == number)
+        if "workflow_subjects_before" not in record:
+            record["workflow_subjects_before"] = int(workflow_subjects)
+            self._save(data)
 
     def record_selection(self, number: int, *, run_id: str | None = None, **fields: Any) -> dict[str, Any]:
         """A new round, chosen by the run ``run_id`` (None outside Airflow: the command line)."""

@@ -61,7 +61,8 @@ class PlanRoundOperator(_RoundOperator):
     again with no batch to wait for: the first try waited already, and in "counts" mode the workflow's
     counters now include the round's own new batch, so waiting again would not end.
 
-    Pushes ``workflow_id``, ``current_batch_sets`` and ``retirement_mode`` as XCom keys for the sensor.
+    Pushes ``workflow_id``, ``current_batch_sets``, ``batch_subjects``, ``expected_subjects`` and
+    ``retirement_mode`` as XCom keys for the sensor.
     """
 
     def execute(self, context: Any) -> dict[str, Any]:
@@ -73,15 +74,18 @@ class PlanRoundOperator(_RoundOperator):
             state = self.state(config, data_store())
         own = state.round_of_run(context["run_id"])
         current = own or state.pending()
+        batch = {"sets": [], "subjects": 0, "expected_subjects": None} if current else state.current_batch()
         plan = {
             "workflow_id": config.workflow_id,
             "round": current["round"] if current else state.next_round(),
             "rerun": own is not None,
             "resuming": current is not None and not current.get("uploaded_at"),
-            "current_batch_sets": [] if current else state.current_batch_sets(),
+            "current_batch_sets": batch["sets"],
+            "batch_subjects": batch["subjects"],
+            "expected_subjects": batch["expected_subjects"],
             "retirement_mode": config.retirement_mode,
         }
-        for key in ("workflow_id", "current_batch_sets", "retirement_mode"):
+        for key in ("workflow_id", "current_batch_sets", "batch_subjects", "expected_subjects", "retirement_mode"):
             context["ti"].xcom_push(key=key, value=plan[key])
         self.log.info("Round %d%s%s; batch to wait for: %s", plan["round"], " (chosen by this run already)" if own else "",
                       " (resuming)" if plan["resuming"] else "",

@@ -15,19 +15,26 @@ class BatchRetiredSensor(PanoptesCheckSensor):
     :param workflow_id: the workflow volunteers classify in.
     :param subject_set_ids: the sets of the current batch; empty for the first round, which has no
         earlier batch and so proceeds at once.
-    :param retirement_mode: "counts" (the workflow's two counters are equal, the founding rule) or
-        "precise" (every subject of the batch has a retired status).
+    :param batch_subjects: how many subjects the round linked in that batch.
+    :param expected_subjects: the workflow's ``subjects_count`` once Panoptes has counted the batch; in
+        "counts" mode the counters are not trusted before they reach it (they lag by minutes).
+    :param retirement_mode: "counts" (the counters include the batch and all its subjects are retired,
+        confirmed once on the batch's statuses) or "precise" (every subject of the batch has a retired
+        status, checked on each look).
     :param dry_run: a dry run previews the next batch from the labels there are now: it does not wait.
     """
 
     check = "zooflow.retirement.batch_retired_check"
     template_fields: Sequence[str] = (*PanoptesCheckSensor.template_fields, "workflow_id", "subject_set_ids",
-                                      "retirement_mode", "dry_run")
+                                      "batch_subjects", "expected_subjects", "retirement_mode", "dry_run")
     ui_color = "#e3ecf8"
 
     def __init__(self, *, workflow_id: int | str, subject_set_ids: Sequence[int] | Any = (),
+                 batch_subjects: int | Any = None, expected_subjects: int | Any = None,
                  retirement_mode: str = "counts", dry_run: bool | str = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.batch_subjects = batch_subjects
+        self.expected_subjects = expected_subjects
         self.dry_run = dry_run
         self.workflow_id = workflow_id
         self.subject_set_ids = subject_set_ids
@@ -41,7 +48,13 @@ class BatchRetiredSensor(PanoptesCheckSensor):
             self.log.info("No earlier batch: the first round proceeds")
             return None
         return {"workflow_id": int(self.workflow_id), "subject_set_ids": [int(s) for s in self.subject_set_ids],
-                "mode": self.retirement_mode}
+                "mode": self.retirement_mode, "batch_subjects": _count(self.batch_subjects),
+                "expected_subjects": _count(self.expected_subjects)}
 
     def timeout_message(self, state: str) -> str:
         return still_unretired_message(int(self.workflow_id), state, self.timeout)
+
+
+def _count(value: Any) -> int | None:
+    """A templated count: None when the plan had none (rounds recorded before counts were kept)."""
+    return None if value in (None, "", "None") else int(value)
