@@ -1,7 +1,8 @@
 """``SandboxAdmin``: a Python client for the sandbox's ``/_sandbox`` control API.
 
 Used by tests, the demo and benchmarks to move the clock, change settings, read the request log,
-register ground truth and make volunteers classify, without knowing the URL layout.
+register ground truth, make volunteers classify and let the background jobs catch up, without
+knowing the URL layout.
 """
 
 from __future__ import annotations
@@ -10,12 +11,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import time
+
 import requests
 
 from zooflow.errors import ZooflowError
 from zooflow.sandbox.timeutil import parse_iso
 
 TIMEOUT_SECONDS = 120
+SETTLE_POLL_SECONDS = 0.05
 
 
 class SandboxAdminError(ZooflowError):
@@ -40,6 +44,26 @@ class SandboxAdmin:
 
     def state(self) -> dict:
         return self._call("GET", "/state")
+
+    def settle(self, timeout: float = 30) -> dict:
+        """Let every background job the sandbox had waiting run, as minutes of real Panoptes time would.
+
+        Moves the sandbox clock forward by the longest configured lag + 1 s (so every job enqueued
+        before the call, and every follow-up it starts, is due), then polls until no job is due, and
+        returns the state of that poll. Jobs enqueued meanwhile by new activity (volunteers at
+        ``volunteer_rate``) are due later and do not hold it up. Raises SandboxAdminError when jobs
+        are still due after ``timeout`` wall-clock seconds.
+        """
+        self.advance_clock(self.state()["longest_lag_seconds"] + 1)
+        deadline = time.monotonic() + timeout
+        while True:
+            state = self.state()
+            if state["jobs_due"] == 0:
+                return state
+            if time.monotonic() > deadline:
+                raise SandboxAdminError(f"sandbox jobs still due after {timeout}s: {state['jobs_due']} "
+                                        f"of {state['jobs_pending']} waiting")
+            time.sleep(SETTLE_POLL_SECONDS)
 
     def now(self) -> datetime:
         return parse_iso(self._call("GET", "/clock")["clock"])

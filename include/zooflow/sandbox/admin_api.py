@@ -70,6 +70,8 @@ class AdminApi:
             "subjects": db.scalar("SELECT COUNT(*) FROM subjects WHERE deleted_at IS NULL"),
             "subjects_deleted": db.scalar("SELECT COUNT(*) FROM subjects WHERE deleted_at IS NOT NULL"),
             "exports_pending": db.scalar("SELECT COUNT(*) FROM export_jobs WHERE done_at IS NULL"),
+            **self.sb.jobs.counts(),
+            "longest_lag_seconds": self.sb.counters.longest_lag(),
             "faults_injected": self.sb.faults.injected,
             "last_request_id": self.sb.request_log.last_id(),
             **self.clock(),

@@ -19,9 +19,11 @@ from zooflow.sandbox.admin_api import AdminApi
 from zooflow.sandbox.auth import Auth
 from zooflow.sandbox.blobstore import BlobStore
 from zooflow.sandbox.clock import SandboxClock
+from zooflow.sandbox.counters import Counters
 from zooflow.sandbox.db import Database
 from zooflow.sandbox.exports import Exports
 from zooflow.sandbox.faults import Faults
+from zooflow.sandbox.jobs import JobQueue
 from zooflow.sandbox.projects import Projects
 from zooflow.sandbox.request_log import RequestLog
 from zooflow.sandbox.retirement import Retirement
@@ -48,7 +50,9 @@ class Sandbox:
         self.settings = Settings(self.db, settings)
         self.auth = Auth(self.db, self.settings, self.clock.now_epoch)
         self.blobs = BlobStore(data_dir / "blobs", self.db, self.clock, self.settings)
-        self.retirement = Retirement(self.db, self.settings)
+        self.jobs = JobQueue(self.db, self.clock)
+        self.counters = Counters(self.db, self.settings, self.jobs)
+        self.retirement = Retirement(self.db, self.settings, self.jobs, self.counters)
         self.faults = Faults(self.db, self.settings)
         self.request_log = RequestLog(self.db, self.clock)
         self.users = Users(self)
@@ -74,12 +78,14 @@ class Sandbox:
         return self.clock.now_epoch()
 
     def start(self) -> None:
+        self.jobs.worker.start()
         self.exports.worker.start()
         self.volunteers.worker.start()
 
     def stop(self) -> None:
         self.volunteers.worker.stop()
         self.exports.worker.stop()
+        self.jobs.worker.stop()
         self.db.close()
 
     def handle(self, request: Request) -> Response:

@@ -87,12 +87,26 @@ CREATE TABLE IF NOT EXISTS export_jobs (
     id INTEGER PRIMARY KEY AUTOINCREMENT, medium_id INTEGER NOT NULL, run_at REAL NOT NULL, base_url TEXT NOT NULL,
     done_at REAL);
 CREATE INDEX IF NOT EXISTS export_jobs_due ON export_jobs (done_at, run_at);
+-- Background jobs (jobs.py): one waiting job per key, run when the sandbox clock reaches run_at.
+CREATE TABLE IF NOT EXISTS jobs (
+    key TEXT PRIMARY KEY, kind TEXT NOT NULL, args TEXT NOT NULL, origin_at REAL NOT NULL, run_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS jobs_due ON jobs (run_at);
 CREATE TABLE IF NOT EXISTS oracle (
     key TEXT NOT NULL, value TEXT NOT NULL, label TEXT NOT NULL, PRIMARY KEY (key, value));
 CREATE TABLE IF NOT EXISTS request_log (
     id INTEGER PRIMARY KEY AUTOINCREMENT, wall_time REAL NOT NULL, sandbox_time REAL NOT NULL, method TEXT NOT NULL,
     path TEXT NOT NULL, query TEXT NOT NULL, status INTEGER NOT NULL, bytes INTEGER NOT NULL, detail TEXT);
 """
+
+# Columns added after the first release: a data dir made by an older sandbox gets them on open.
+# Counters that Panoptes stores and its background jobs write (counters.py).
+ADDED_COLUMNS = (
+    ("workflows", "real_set_member_subjects_count", "INTEGER NOT NULL DEFAULT 0"),
+    ("workflows", "retired_set_member_subjects_count", "INTEGER NOT NULL DEFAULT 0"),
+    ("workflows", "completeness", "REAL NOT NULL DEFAULT 0"),
+    ("subject_sets", "set_member_subjects_count", "INTEGER NOT NULL DEFAULT 0"),
+    ("projects", "completeness", "REAL NOT NULL DEFAULT 0"),
+)
 
 
 class Database:
@@ -106,6 +120,9 @@ class Database:
         conn.execute("PRAGMA journal_mode=WAL")
         with self._write_lock:
             conn.executescript(SCHEMA)
+            for table, column, declaration in ADDED_COLUMNS:
+                if column not in {row["name"] for row in conn.execute(f"PRAGMA table_info({table})")}:
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
 
     def conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)

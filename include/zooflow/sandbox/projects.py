@@ -86,13 +86,9 @@ class Projects:
         db, project_id = self.sb.db, row["id"]
         workflows = db.all("SELECT id, active FROM workflows WHERE project_id = ? ORDER BY id", (project_id,))
         active = [str(w["id"]) for w in workflows if w["active"]]
-        progress = [self.sb.retirement.counts(w["id"]) for w in workflows if w["active"]]
-        with_subjects = [p["completeness"] for p in progress if p["subjects_count"]]
+        progress = self.sb.counters.project(project_id)
         set_ids = [str(r["id"]) for r in db.all(
             "SELECT id FROM subject_sets WHERE project_id = ? ORDER BY id", (project_id,))]
-        subjects = db.scalar(
-            "SELECT COUNT(DISTINCT sms.subject_id) FROM set_member_subjects sms JOIN subject_sets s "
-            "ON s.id = sms.subject_set_id WHERE s.project_id = ?", (project_id,))
         media = {name: {"href": f"/projects/{project_id}/{name}", "type": f"{name}s"}
                  for name in ("avatar", "background", "classifications_export", "subjects_export")}
         return {
@@ -103,11 +99,11 @@ class Projects:
             "tags": json.loads(row["tags"]),
             "classifications_count": db.scalar(
                 "SELECT COUNT(*) FROM classifications WHERE project_id = ?", (project_id,)),
-            "subjects_count": subjects,
-            "retired_subjects_count": sum(p["retired_set_member_subjects_count"] for p in progress),
+            "subjects_count": progress["subjects_count"],
+            "retired_subjects_count": progress["retired_subjects_count"],
             "classifiers_count": db.scalar(
                 "SELECT COUNT(DISTINCT user_id) FROM classifications WHERE project_id = ?", (project_id,)),
-            "completeness": sum(with_subjects) / len(with_subjects) if with_subjects else 0.0,
+            "completeness": progress["completeness"],
             "activity": 0, "live": False, "urls": [], "migrated": False, "redirect": "", "state": None,
             "beta_requested": False, "beta_approved": False, "launch_requested": False, "launch_approved": False,
             "launch_date": None, "workflow_description": "", "experimental_tools": [], "researcher_quote": "",

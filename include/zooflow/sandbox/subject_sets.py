@@ -1,9 +1,11 @@
 """``/api/subject_sets`` and ``/api/set_member_subjects``: sets and their membership.
 
 Membership rows are what ``SubjectSet.add``/``remove`` check one subject at a time and what the
-link endpoints create and delete in bulk. Linking answers like Panoptes: unknown subjects, foreign
-subjects and already-linked subjects are 422s, and each change touches the set (so its ETag moves)
-and gives the set's workflows status rows for the new members.
+link endpoints create and delete in bulk. Linking answers like Panoptes
+(app/controllers/api/v1/subject_sets_controller.rb#add_relation): missing, deleted, foreign or
+repeated subject ids are 422s, while subjects already in the set are ignored (200), so a retried
+link is harmless. Each change touches the set (so its ETag moves) and starts the background jobs
+that count the set and give its workflows status rows for the linked subjects.
 """
 
 from __future__ import annotations
@@ -119,7 +121,7 @@ class SubjectSets:
                                   ("workflow_subject_sets", "subject_set_id"), ("subject_sets", "id")):
                 conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (row["id"],))
             for workflow_id in workflow_ids:
-                self.sb.retirement.refresh_finished(conn, workflow_id, self.sb.now())
+                self.sb.counters.workflow_sets_changed(conn, workflow_id, self.sb.now())
         return Response(204)
 
     # -- membership --------------------------------------------------------------------------
@@ -130,31 +132,24 @@ class SubjectSets:
         found = conn.execute(
             f"SELECT id, project_id FROM subjects WHERE id IN ({marks}) AND deleted_at IS NULL", subject_ids
         ).fetchall()
-        if len(found) != len(subject_ids):
+        if len(found) != len(subject_ids):  # a repeated id finds one row for two: 422 too
             raise ApiError(422, "Error: check the subject set and all the subjects exist.")
         owned = {r["id"] for r in conn.execute(OWNED_PROJECTS, (user_id,))}
         if any(r["project_id"] not in owned for r in found):
             raise ApiError(422, "Couldn't find linked subjects for current user")
-        linked = conn.execute(
-            f"SELECT subject_id FROM set_member_subjects WHERE subject_set_id = ? AND subject_id IN ({marks})",
-            [set_row["id"], *subject_ids],
-        ).fetchone()
-        if linked:
-            raise ApiError(422, 'PG::UniqueViolation: ERROR:  duplicate key value violates unique constraint '
-                                '"index_set_member_subjects_on_subject_id_and_subject_set_id"\n'
-                                f'DETAIL:  Key (subject_id, subject_set_id)=({linked["subject_id"]}, {set_row["id"]}) '
-                                'already exists.')
         conn.executemany(
-            "INSERT INTO set_member_subjects (subject_set_id, subject_id, random, created_at, updated_at) "
+            "INSERT OR IGNORE INTO set_member_subjects (subject_set_id, subject_id, random, created_at, updated_at) "
             "VALUES (?, ?, ?, ?, ?)",
             [(set_row["id"], subject_id, self._random.random(), now, now) for subject_id in subject_ids],
         )
-        self.touched(conn, set_row["id"], now)
+        self.touched(conn, set_row["id"], now, added=subject_ids)
 
-    def touched(self, conn: sqlite3.Connection, set_id: int, now: float) -> None:
+    def touched(self, conn: sqlite3.Connection, set_id: int, now: float, added: list[int] = ()) -> None:
+        """Members were linked (``added``) or unlinked: move the set's ETag and start its jobs."""
         conn.execute("UPDATE subject_sets SET updated_at = ? WHERE id = ?", (now, set_id))
-        self.sb.retirement.create_statuses(conn, now, set_id)
-        self.sb.retirement.refresh_workflows_of_set(conn, set_id, now)
+        if added:
+            self.sb.retirement.create_statuses(conn, now, set_id, subject_ids=added)
+        self.sb.counters.set_members_changed(conn, set_id, added=bool(added), at=now)
 
     def link_subjects(self, request: Request) -> Response:
         row = find_owned(self.resource, self.sb.db, request)
@@ -182,8 +177,7 @@ class SubjectSets:
             (row["id"],))]
         return {
             "id": str(row["id"]), "display_name": row["display_name"],
-            "set_member_subjects_count": db.scalar(
-                "SELECT COUNT(*) FROM set_member_subjects WHERE subject_set_id = ?", (row["id"],)),
+            "set_member_subjects_count": self.sb.counters.set_size(row["id"]),
             "metadata": json.loads(row["metadata"]),
             "created_at": iso_ms(row["created_at"]), "updated_at": iso_ms(row["updated_at"]),
             "href": f"/subject_sets/{row['id']}",

@@ -15,7 +15,7 @@ from zooflow.sandbox.jsonapi import (
     OWNED_PROJECTS, VISIBLE_PROJECTS, Filter, ResourceType, check_if_match, etag_of_records, find_owned, ids_of,
     link_href, link_ids, owned_project_id, register_reads, single,
 )
-from zooflow.sandbox.retirement import DEFAULT_RETIREMENT, RETIREMENT_REASONS
+from zooflow.sandbox.retirement import DEFAULT_RETIREMENT
 from zooflow.sandbox.schema import Schema
 from zooflow.sandbox.timeutil import iso_ms
 from zooflow.sandbox.web import ApiError, Request, Response, Router
@@ -128,8 +128,10 @@ class Workflows:
                 self._copy_set(conn, subject_set, project_id, now)
             conn.execute("INSERT OR IGNORE INTO workflow_subject_sets (workflow_id, subject_set_id) VALUES (?, ?)",
                          (workflow_id, set_id))
+            if set_id != subject_set["id"]:
+                self.sb.counters.set_members_changed(conn, set_id, added=True, at=now)
             self.sb.retirement.create_statuses(conn, now, set_id, workflow_id)
-        self.sb.retirement.refresh_finished(conn, workflow_id, now)
+        self.sb.counters.workflow_sets_changed(conn, workflow_id, now)
 
     @staticmethod
     def _copy_set(conn: sqlite3.Connection, subject_set: sqlite3.Row, project_id: int, now: float) -> int:
@@ -159,7 +161,7 @@ class Workflows:
         with self.sb.db.write() as conn:
             conn.executemany("DELETE FROM workflow_subject_sets WHERE workflow_id = ? AND subject_set_id = ?",
                              [(row["id"], set_id) for set_id in set_ids])
-            self.sb.retirement.refresh_finished(conn, row["id"], self.sb.now())
+            self.sb.counters.workflow_sets_changed(conn, row["id"], self.sb.now())
         return Response(204)
 
     def retire(self, request: Request) -> Response:
@@ -167,13 +169,14 @@ class Workflows:
         body = request.json()
         if not isinstance(body, dict):
             raise ApiError(422, "Retirement needs subject_ids")
-        reason = body.get("retirement_reason", "other")
-        if reason not in RETIREMENT_REASONS:
-            raise ApiError(422, f"Retirement reason {reason!r} is not included in the list")
+        try:
+            reason = self.sb.retirement.reason(body.get("retirement_reason", "other"))
+        except ValueError as exc:
+            raise ApiError(422, str(exc)) from None
         given = body.get("subject_ids") or ([body["subject_id"]] if "subject_id" in body else [])
         subject_ids = ids_of(given, "subject")
         with self.sb.db.write() as conn:
-            self.sb.retirement.retire(conn, row["id"], subject_ids, reason, self.sb.now())
+            self.sb.retirement.request_retire(conn, row["id"], subject_ids, reason, self.sb.now())
         return Response(204)
 
     def unretire(self, request: Request) -> Response:
@@ -200,7 +203,7 @@ class Workflows:
             (workflow_id,))]
         return {
             "id": str(workflow_id), "display_name": row["display_name"], "tasks": json.loads(row["tasks"]),
-            "steps": {}, **self.sb.retirement.counts(workflow_id),
+            "steps": {}, **self.sb.counters.workflow(workflow_id),
             "created_at": iso_ms(row["created_at"]), "updated_at": iso_ms(row["updated_at"]),
             "finished_at": iso_ms(row["finished_at"]), "first_task": row["first_task"] or "",
             "primary_language": row["primary_language"], "content_language": row["primary_language"],
