@@ -44,7 +44,27 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - the CLI's last line of defence: one clear line, no traceback
         from zooflow.errors import ZooflowError
 
-        if isinstance(exc, ZooflowError):
-            print(f"zooflow: error: {exc}", file=sys.stderr)
-            return 2
-        raise
+        message = _unreachable(exc, args)
+        if message is None and not isinstance(exc, ZooflowError):
+            raise
+        print(f"zooflow: error: {message or exc}", file=sys.stderr)
+        return 2
+
+
+def _unreachable(exc: Exception, args: argparse.Namespace) -> str | None:
+    """One line for a Panoptes that does not answer (while logging in, or at any later request), or None.
+
+    Only commands that talk to Panoptes (they take --conn-id) get it: ``up`` also makes requests, to Airflow."""
+    import requests
+
+    from zooflow.connection_args import unreachable
+    from zooflow.errors import PanoptesUnreachable
+    from zooflow.panoptes import connection_failure
+
+    if isinstance(exc, PanoptesUnreachable):
+        return unreachable(exc.endpoint, args, exc.reason)
+    if isinstance(exc, (requests.ConnectionError, requests.Timeout)) and hasattr(args, "conn_id"):
+        url = exc.request.url if exc.request is not None else "?"
+        parts = requests.utils.urlparse(url)
+        return unreachable(f"{parts.scheme}://{parts.netloc}", args, connection_failure(exc))
+    return None

@@ -11,3 +11,12 @@ class ConfigurationError(ZooflowError):
 
 class PanoptesError(ZooflowError):
     """Panoptes (or the sandbox) refused or failed a request in a way retries will not cure."""
+
+
+class PanoptesUnreachable(PanoptesError):
+    """Nothing answered at ``endpoint``: the command line rephrases this with where the address came from."""
+
+    def __init__(self, message: str, endpoint: str, reason: str) -> None:
+        super().__init__(message)
+        self.endpoint = endpoint
+        self.reason = reason

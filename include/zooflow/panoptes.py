@@ -17,7 +17,7 @@ import requests
 from panoptes_client import Panoptes
 from panoptes_client.panoptes import PanoptesAPIException
 
-from zooflow.errors import ConfigurationError, PanoptesError
+from zooflow.errors import ConfigurationError, PanoptesError, PanoptesUnreachable
 
 log = logging.getLogger(__name__)
 
@@ -194,9 +194,10 @@ def connect(config: PanoptesConfig) -> ZooflowPanoptes:
         if config.client_secret:
             client.get_bearer_token()
     except requests.ConnectionError as exc:
-        raise PanoptesError(
+        raise PanoptesUnreachable(
             f"cannot reach Panoptes at {config.endpoint}: {exc.__class__.__name__}; "
-            "check the connection's host (the API endpoint) and that the server is running"
+            "check the connection's host (the API endpoint) and that the server is running",
+            config.endpoint, connection_failure(exc),
         ) from None
     except PanoptesAPIException as exc:
         # Wrong credentials do not heal on retry, and repeated failed logins can lock an account.
@@ -210,3 +211,15 @@ def connect(config: PanoptesConfig) -> ZooflowPanoptes:
             "check that the connection's host is the API endpoint"
         ) from None
     return client
+
+
+def connection_failure(exc: requests.RequestException) -> str:
+    """What went wrong reaching a server, in a few words instead of urllib3's nested reprs."""
+    text = str(exc)
+    for needle, words in (("Connection refused", "connection refused"), ("NameResolution", "host name not found"),
+                          ("Name or service not known", "host name not found"), ("Temporary failure in name", "host name not found"),
+                          ("timed out", "timed out"), ("Network is unreachable", "network unreachable"),
+                          ("CERTIFICATE_VERIFY_FAILED", "TLS certificate not trusted")):
+        if needle in text:
+            return words
+    return type(exc).__name__
