@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from zooflow.errors import ConfigurationError, ZooflowError
-from zooflow.files import atomic_write_json
+from zooflow.files import atomic_write_json, open_private
 
 STATE_DIR_ENV = "ZOOFLOW_UP_DIR"
 PORT_ENV = "ZOOFLOW_UP_PORT"
@@ -233,8 +233,7 @@ def instance_pids(records: list[ProcessRecord], marker: str) -> list[int]:
 
 def _spawn(name: str, argv: list[str], env: Mapping[str, str], log: Path) -> ProcessRecord:
     """Start ``argv`` in a new session (so its own process group), detached from this command's terminal."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "ab") as handle:
+    with open_private(log) as handle:  # Airflow's api-server logs the admin password it generates
         process = subprocess.Popen(argv, env=dict(env), stdin=subprocess.DEVNULL, stdout=handle,
                                    stderr=subprocess.STDOUT, start_new_session=True)
     stat = _proc_stat(process.pid)
@@ -424,7 +423,9 @@ def _start(layout: Layout, port: int, sandbox_port: int, dags_folder: Path, plug
         endpoint = _start_sandbox(layout, instance, sandbox_port, deadline)
         _say(f"  sandbox Panoptes at {endpoint}")
         _populate_once(layout, endpoint)
+        _write_cli_settings(layout, endpoint)
         env = _airflow_env(layout, dags_folder, plugins_folder, endpoint)
+        open_private(layout.password_file).close()  # SimpleAuthManager keeps the file's mode when it writes the password
         from zooflow.local_airflow import LocalAirflow
 
         airflow = LocalAirflow(env, port=port)
@@ -507,6 +508,14 @@ def _populate_once(layout: Layout, endpoint: str) -> None:
     })
     _say(f"  demo project populated: {len(subjects)} subjects, {classified} classifications, "
          f"active-learning workflow {digits.workflow_id}")
+
+
+def _write_cli_settings(layout: Layout, endpoint: str) -> None:
+    """The sandbox's settings for the ``zooflow`` command line too (:mod:`zooflow.cli_settings`)."""
+    from zooflow.cli_settings import write_env_file
+    from zooflow.sandbox.populate import demo_user_config
+
+    write_env_file(layout.root, demo_user_config(endpoint))
 
 
 def _airflow_env(layout: Layout, dags_folder: Path, plugins_folder: Path, endpoint: str) -> dict[str, str]:
@@ -725,6 +734,7 @@ def _down_hint(layout: Layout) -> str:
 def _print_banner(layout: Layout, instance: Instance, dags: DagSummary | None,
                   demo: list[DemoRun] | None = None) -> None:
     from zooflow.airflow_env import DEFAULT_CONN_ID
+    from zooflow.cli_settings import env_file
     from zooflow.sandbox import seed
 
     password = _admin_password(Path(instance.password_file)) or f"(not found in {instance.password_file})"
@@ -750,6 +760,8 @@ def _print_banner(layout: Layout, instance: Instance, dags: DagSummary | None,
     lines += [
         f"  sandbox:   {instance.sandbox_endpoint} (Panoptes; user {seed.DEMO_USER}, project {seed.DEMO_PROJECT_SLUG})",
         f"  connection {DEFAULT_CONN_ID} points at the sandbox (set as AIRFLOW_CONN_{DEFAULT_CONN_ID.upper()})",
+        f"  CLI:       `zooflow check {seed.DEMO_PROJECT_SLUG}` uses the sandbox while this runs; its settings are in "
+        f"{env_file(layout.root)} (`source` it for other tools)",
         f"  state:     {layout.root} (outputs in {layout.data_root}, logs in {layout.service_logs})",
         f"Stop everything with `{_down_hint(layout)}`"
         + (" (or `make down`)." if _down_hint(layout) == "zooflow down" else "."),
