@@ -28,7 +28,10 @@ from zooflow.paths import DataRoot, safe_name
 
 EXPORT_REPORT = "export-report"
 ROUND_REPORT = "al-round-report"
-SERVED_SUFFIXES = {".html": "text/html; charset=utf-8", ".json": "application/json", ".png": "image/png"}
+# Reports, their records and images, and the data files reports link (slices, flattened tables, quarantined
+# rows, round manifests). Raw exports (.csv.gz) are not among them: they hold volunteers' IP addresses.
+SERVED_SUFFIXES = {".html": "text/html; charset=utf-8", ".json": "application/json", ".png": "image/png",
+                   ".csv": "text/csv; charset=utf-8", ".parquet": "application/vnd.apache.parquet"}
 
 # Which DAG writes which kind of report, so a run's tab shows only its own DAG's outputs (run ids such
 # as manual__<time> are not unique across DAGs).
@@ -40,6 +43,13 @@ REPORT_DAGS = {
     "update_metadata": "zooniverse_update_metadata",
 }
 AL_DAG = "zooniverse_active_learning"
+CURVE_MIN_POINTS = 2  # one point draws a lone dot and a legend, not a curve
+
+
+def scored_rounds(records: Iterable[Any]) -> int:
+    """Rounds of a ``state.json`` with a held-out accuracy: the points its learning curve has."""
+    return sum(1 for r in records if isinstance(r, dict) and isinstance(r.get("metrics"), dict)
+               and r["metrics"].get("accuracy") is not None)
 
 
 def report_dag(kind: str) -> str | None:
@@ -333,7 +343,7 @@ class _Project:
             if state is None:
                 continue
             workflow_id = workflow_dir.name.removeprefix("workflow-")
-            if (workflow_dir / "learning_curve.png").is_file():
+            if (workflow_dir / "learning_curve.png").is_file() and scored_rounds(state.get("rounds") or []) >= CURVE_MIN_POINTS:
                 curves.append(self.link(f"workflow {workflow_id} learning curve", workflow_dir / "learning_curve.png"))
             for record in state.get("rounds") or []:
                 if isinstance(record, dict) and isinstance(record.get("round"), int):
@@ -483,7 +493,9 @@ def run_summary(root: DataRoot, dag_id: str, run_id: str, *, now: datetime | Non
 
 def resolve_file(root: DataRoot, relative: str) -> Path | None:
     """The file a page may link, or None: only report-like files (:data:`SERVED_SUFFIXES`) under
-    ``projects/``, reached without ``..``, hidden names or symlinks leading outside the data root."""
+    ``projects/``, reached without ``..``, hidden names, NUL bytes or symlinks leading outside the data root."""
+    if "\0" in relative:
+        return None  # the OS refuses such a name (ValueError), and no file has one
     parts = Path(relative).parts
     if (not parts or parts[0] != "projects" or any(p in ("", ".", "..") or p.startswith(".") for p in parts)
             or Path(relative).is_absolute() or Path(relative).suffix.lower() not in SERVED_SUFFIXES):
@@ -567,16 +579,18 @@ def _page(title: str, body: str) -> str:
             f"<style>{_STYLE}</style></head><body>{body}</body></html>")
 
 
-def render_catalog(catalog: Catalog, href: Callable[[str], str], *, data_root_label: str) -> str:
+def render_catalog(catalog: Catalog, href: Callable[[str], str], *, data_root_label: str, first: str = "") -> str:
     """The Zooniverse page: per project, exports, active-learning rounds, recent runs and reports.
 
     ``href`` turns a data-root-relative path into the URL that serves it. Every value is escaped:
-    project, set and file names come from Panoptes and from whoever wrote the files.
+    project, set and file names come from Panoptes and from whoever wrote the files. ``first`` is
+    HTML (already escaped) shown above the projects: what Airflow knows and the files do not, such
+    as failed runs.
     """
     now = catalog.generated_at
     out = ["<h1>Zooniverse</h1>",
            f'<p class="muted">Data root <code>{_e(data_root_label)}</code>, listed {_e(now.strftime("%Y-%m-%d %H:%M:%S"))} '
-           "UTC. Every DAG run also shows its own outputs on its Zooniverse tab.</p>"]
+           "UTC. Every DAG run also shows its own outputs on its Zooniverse tab.</p>", first]
     if not catalog.projects:
         out.append("<p>No project has exports, rounds or reports under this data root yet. Run "
                    "<code>zooniverse_exports</code> (or <code>zooniverse_connection_check</code>) to fill it.</p>")
@@ -624,7 +638,9 @@ def _exports_table(project: ProjectCatalog, href: Callable[[str], str], now: dat
 
 
 def _rounds_table(project: ProjectCatalog, href: Callable[[str], str], now: datetime) -> str:
-    curves = f"<p>Learning curves: {_links(project.learning_curves, href)}</p>" if project.learning_curves else ""
+    curves = (f"<p>Learning curves: {_links(project.learning_curves, href)}</p>" if project.learning_curves else
+              f'<p class="muted curve">No learning curve yet: it is drawn once {CURVE_MIN_POINTS} rounds have held-out '
+              "scores.</p>")
     if not project.rounds:
         return '<h3>Active-learning rounds</h3><p class="muted">No round chosen yet.</p>' + curves
     rows = []

@@ -70,7 +70,11 @@ def test_an_uploaded_round_shows_what_it_learned_and_chose(world, tmp_path) -> N
     config = RoundConfig(pool=pool, workflow_id=world["workflow_id"], label_column="label", k=6, m=1,
                          set_name_template="report-test-{round:03d}")
     state = RoundState(root.al_dir(PROJECT, config.workflow_id))
-    first, _ = uploaded_round(world, config, state)
+    first, first_upload = uploaded_round(world, config, state)
+    lone = read_page(write_round_report(root, PROJECT, config, first, state, first_upload).html)
+    assert first.metrics["accuracy"] is not None and CHARTS - {image.alt for image in lone.images} == {
+        "Learning curve: held-out accuracy and macro F1 against items labelled"}, "one point is no curve"
+    assert any("Only 1 round has held-out scores so far; the learning curve is drawn once 2" in n for n in lone.notes)
     frame = pd.read_parquet(pool)
     picked = frame["id"].isin([p["pool_id"] for p in first.picks])
     frame.loc[picked, "label"] = truth[frame.loc[picked, "id"]].to_numpy()

@@ -169,8 +169,31 @@ def test_rounds_show_their_set_picks_accuracy_and_reports(built) -> None:
     assert second.picked == 3 and second.reports == () and second.uploaded_at is None
     assert second.labelled == built["second"].labelled and second.accuracy == built["second"].metrics["accuracy"]
     assert [r.round for r in project.rounds][:2] == [2, 1], "newest first"
-    assert [link.path.rsplit("/", 2)[-2:] for link in project.learning_curves] == [
-        [f"workflow-{built['workflow_id']}", "learning_curve.png"]]
+    # Three labels per round are too few to hold any out: the chart the AL step drew is empty, so not linked.
+    assert all(r.accuracy is None for r in rounds.values())
+    assert (built["root"].al_dir(SLUG, built["workflow_id"]) / "learning_curve.png").is_file()
+    assert project.learning_curves == ()
+
+
+@pytest.mark.parametrize("accuracies", [[None, None], [None, 0.5], [0.5, 0.6]], ids=["no point", "one point", "two"])
+def test_a_learning_curve_is_linked_only_with_two_points(accuracies, built, tmp_path) -> None:
+    """Zero or one scored round draws empty axes or a lone dot with a stray legend: the page says when
+    the curve will come instead of linking it."""
+    source = built["root"].al_dir(SLUG, built["workflow_id"])
+    copy = DataRoot(tmp_path)
+    target = copy.al_dir(SLUG, built["workflow_id"])
+    target.mkdir(parents=True)
+    state = json.loads((source / "state.json").read_text())
+    for record, accuracy in zip(state["rounds"], accuracies, strict=True):
+        record["metrics"]["accuracy"] = accuracy
+    (target / "state.json").write_text(json.dumps(state))
+    (target / "learning_curve.png").write_bytes((source / "learning_curve.png").read_bytes())
+    catalog = build_catalog(copy)
+    html = render_catalog(catalog, str, data_root_label="x")
+    drawn = None not in accuracies
+    assert len(_project(catalog).learning_curves) == drawn
+    assert ("learning_curve.png" in html) == drawn
+    assert ("No learning curve yet: it is drawn once 2 rounds have held-out scores." in html) != drawn
 
 
 def test_a_run_summary_holds_only_its_own_dag_outputs(built) -> None:
@@ -202,7 +225,7 @@ def test_the_page_escapes_what_it_shows_and_links_through_the_file_route(built) 
     assert html.count('class="export"') == 2 and html.count('class="round"') >= 2
     assert 'data-export-type="classifications" data-state="sliced"' in html
     assert f'href="/zooniverse/files/projects/{safe_name(SLUG)}/reports/export-report/{safe_name(EXPORT_RUN)}.html"' in html
-    assert f"al/workflow-{built['workflow_id']}/learning_curve.png" in html
+    assert "learning_curve.png" not in html, "an empty chart is not linked"
     assert html.count('<tr class="run" data-dag="zooniverse_active_learning">') == 2
     assert FIRST_ROUND_RUN in html and EXPORT_RUN in html
 
@@ -219,8 +242,15 @@ def test_only_report_files_under_projects_are_served(built, tmp_path) -> None:
     for bad in (f"projects/{safe_name(SLUG)}/reports/link.json", f"projects/{safe_name(SLUG)}/reports/.hidden.json",
                 f"projects/{safe_name(SLUG)}/../../../{outside.name}", "../secret.json", str(outside),
                 f"projects/{safe_name(SLUG)}/exports/project/classifications/{Path(built['download'].path).name}",
-                f"projects/{safe_name(SLUG)}/reports/export-report/missing.html", "", "projects"):
+                f"projects/{safe_name(SLUG)}/reports/export-report/missing.html", "", "projects",
+                f"projects/{safe_name(SLUG)}/reports/slice-classifications/\0.json", f"projects/\0/{'x' * 5000}.csv"):
         assert resolve_file(root, bad) is None, bad
+    # The data files reports link are served: slices (CSV or Parquet) and the rounds' manifests.
+    slices = sorted(root.slices_dir(SLUG, "classifications").rglob("part-*"))
+    manifests = sorted(root.project_dir(SLUG).glob("al/workflow-*/round-*/manifest.csv"))
+    assert slices and manifests
+    for served in (slices[0], manifests[0]):
+        assert resolve_file(root, served.relative_to(root.root).as_posix()) == served.resolve()
 
 
 def test_an_empty_data_root_lists_nothing_and_times_must_be_utc(tmp_path) -> None:

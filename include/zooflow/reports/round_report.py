@@ -16,6 +16,7 @@ from typing import Any
 
 from zooflow.al.round import RoundConfig, Selection, draw_learning_curve, manifest_items
 from zooflow.al.state import RoundState
+from zooflow.catalog import CURVE_MIN_POINTS, scored_rounds
 from zooflow.paths import DataRoot, safe_name
 from zooflow.reports import charts
 from zooflow.reports.html import (Markup, bullet_list, element, figure, image, img, join, key_figures, link, note, page,
@@ -108,10 +109,13 @@ def _learning_curve(selection: Selection, state: RoundState) -> Markup:
     if selection.dry_run:
         return note("A dry run records no round, so it adds no point to the learning curve.")
     rounds = [r for r in state.rounds if r.get("metrics")]
-    scored = sum(1 for r in rounds if r["metrics"].get("accuracy") is not None)
+    scored = scored_rounds(rounds)
     if not scored:
         return note("No round has held-out scores yet (too few labels to score), so the learning curve has no "
                     "point to draw.")
+    if scored < CURVE_MIN_POINTS:
+        return note(f"Only {scored} round has held-out scores so far; the learning curve is drawn once "
+                    f"{CURVE_MIN_POINTS} rounds have them.")
     curve = draw_learning_curve(state)
     return image(curve.read_bytes(), "Learning curve: held-out accuracy and macro F1 against items labelled",
                  f"{len(rounds)} round(s), {scored} with held-out scores")
