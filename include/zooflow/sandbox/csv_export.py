@@ -2,7 +2,13 @@
 
 Column sets, JSON cell shapes and the ``YYYY-MM-DD HH:MM:SS UTC`` timestamps follow the real
 exports (see the samples in ``shared/fixtures/real-exports``): UTF-8, LF line ends, minimal quoting,
-compact JSON. Rows are streamed from a cursor so a large export costs time, not memory.
+compact JSON with ``<``, ``>``, ``&`` (and U+2028/9) escaped as Rails' ``to_json`` writes them. Which
+rows appear follows the dump scopes: a subject-set classification export holds the classifications
+of workflows linked to the set now, once per subject of the set they name
+(``app/models/subject_set.rb#classifications``); a subject export holds the subjects in a subject set,
+deleted ones too (``app/models/csv_dumps/subject_scope.rb``); a workflow export has 16 columns and the
+workflow's current name on every version row (``lib/formatter/csv/workflow.rb``). Rows are streamed
+from a cursor so a large export costs time, not memory.
 """
 
 from __future__ import annotations
@@ -30,18 +36,23 @@ SUBJECT_COLUMNS = [
 WORKFLOW_COLUMNS = [
     "workflow_id", "display_name", "version", "active", "classifications_count", "pairwise", "grouped",
     "prioritized", "primary_language", "first_task", "tutorial_subject_id", "retired_set_member_subjects_count",
-    "tasks", "retirement", "aggregation", "strings", "minor_version",
+    "tasks", "retirement", "strings", "minor_version",
 ]
 CLASSIFICATION_SCOPES = {
-    "projects": "c.project_id = ?",
-    "workflows": "c.workflow_id = ?",
-    "subject_sets": "c.id IN (SELECT cs.classification_id FROM classification_subjects cs JOIN set_member_subjects "
-                    "sms ON sms.subject_id = cs.subject_id WHERE sms.subject_set_id = ?)",
+    "projects": "SELECT c.* FROM classifications c WHERE c.project_id = :id",
+    "workflows": "SELECT c.* FROM classifications c WHERE c.workflow_id = :id",
+    # one row per classification and subject of the set it names: a multi-subject classification repeats
+    "subject_sets": "SELECT c.* FROM classifications c JOIN classification_subjects cs ON cs.classification_id = c.id "
+                    "WHERE c.workflow_id IN (SELECT workflow_id FROM workflow_subject_sets WHERE subject_set_id = :id) "
+                    "AND cs.subject_id IN (SELECT subject_id FROM set_member_subjects WHERE subject_set_id = :id)",
 }
+# ActiveSupport's JSON encoder escapes these so a JSON cell is safe inside HTML.
+JSON_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028",
+                              "\u2029": "\\u2029"})
 
 
 def compact(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).translate(JSON_ESCAPES)
 
 
 def _bool(value: Any) -> str:
@@ -71,8 +82,7 @@ def classification_rows(conn: sqlite3.Connection, linked_type: str, linked_id: i
             "minor_version = ? ORDER BY id DESC LIMIT 1", (workflow_id, major, minor)).fetchone()
         return inject_strings(json.loads(row["tasks"]), json.loads(row["strings"])) if row else None
 
-    query = (f"SELECT c.* FROM classifications c WHERE {CLASSIFICATION_SCOPES[linked_type]} ORDER BY c.id")
-    for row in conn.execute(query, (linked_id,)):
+    for row in conn.execute(f"{CLASSIFICATION_SCOPES[linked_type]} ORDER BY c.id", {"id": linked_id}):
         token = ip_tokens.setdefault(row["user_ip"], secrets.token_hex(10))
         login = user(row["user_id"])["login"] if row["user_id"] is not None else f"not-logged-in-{token}"
         tasks = version_tasks(row["workflow_id"], row["workflow_version"])
@@ -110,15 +120,17 @@ def _subject_data(conn: sqlite3.Connection, subject_ids: list[int], workflow_id:
 
 
 def subject_rows(conn: sqlite3.Connection, project_id: int, location_urls) -> Iterator[list]:
-    """One row per subject x set x linked workflow; ``location_urls(locations)`` gives public URLs."""
+    """One row per subject x set x linked workflow of the subjects in the project's sets (deleted or not);
+    ``location_urls(locations)`` gives public URLs."""
     subjects = conn.execute(
-        "SELECT * FROM subjects WHERE project_id = ? AND deleted_at IS NULL ORDER BY id", (project_id,))
+        "SELECT * FROM subjects WHERE id IN (SELECT sms.subject_id FROM set_member_subjects sms JOIN subject_sets ss "
+        "ON ss.id = sms.subject_set_id WHERE ss.project_id = ?) ORDER BY id", (project_id,))
     for subject in subjects:
         placements = conn.execute(
             "SELECT sms.subject_set_id, w.workflow_id FROM set_member_subjects sms LEFT JOIN workflow_subject_sets w "
             "ON w.subject_set_id = sms.subject_set_id WHERE sms.subject_id = ? "
             "ORDER BY sms.subject_set_id, w.workflow_id",
-            (subject["id"],)).fetchall() or [(None, None)]
+            (subject["id"],)).fetchall()
         urls = location_urls(json.loads(subject["locations"]))
         locations = compact({str(i): next(iter(url.values())) for i, url in enumerate(urls)})
         for set_id, workflow_id in placements:
@@ -126,7 +138,7 @@ def subject_rows(conn: sqlite3.Connection, project_id: int, location_urls) -> It
                 "SELECT * FROM subject_workflow_statuses WHERE subject_id = ? AND workflow_id = ?",
                 (subject["id"], workflow_id)).fetchone() if workflow_id is not None else None
             yield [
-                subject["id"], project_id, "" if workflow_id is None else workflow_id, "" if set_id is None else set_id,
+                subject["id"], project_id, "" if workflow_id is None else workflow_id, set_id,
                 compact(json.loads(subject["metadata"])), locations,
                 status["classifications_count"] if status else 0,
                 csv_time(status["retired_at"]) if status else "", (status["retirement_reason"] or "") if status else "",
@@ -135,15 +147,15 @@ def subject_rows(conn: sqlite3.Connection, project_id: int, location_urls) -> It
 
 
 def workflow_rows(conn: sqlite3.Connection, project_id: int, retirement: Retirement) -> Iterator[list]:
-    """One row per workflow version, with the workflow's current counts on each (as Panoptes does)."""
+    """One row per workflow version, with the workflow's current name and counts on each (as Panoptes does)."""
     for workflow in conn.execute("SELECT * FROM workflows WHERE project_id = ? ORDER BY id", (project_id,)).fetchall():
         counts = retirement.counts(workflow["id"])
         for version in conn.execute("SELECT * FROM workflow_versions WHERE workflow_id = ? ORDER BY id",
                                     (workflow["id"],)):
             yield [
-                workflow["id"], version["display_name"], version["major_version"], _bool(workflow["active"]),
+                workflow["id"], workflow["display_name"], version["major_version"], _bool(workflow["active"]),
                 counts["classifications_count"], "false", "false", "false", workflow["primary_language"],
                 version["first_task"] or "", "", counts["retired_set_member_subjects_count"],
-                compact(json.loads(version["tasks"])), compact(json.loads(workflow["retirement"])), "{}",
+                compact(json.loads(version["tasks"])), compact(json.loads(workflow["retirement"])),
                 compact(json.loads(version["strings"])), version["minor_version"],
             ]

@@ -81,12 +81,22 @@ CREATE TABLE IF NOT EXISTS blobs (
     size INTEGER NOT NULL, etag TEXT NOT NULL, updated_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS media (
     id INTEGER PRIMARY KEY AUTOINCREMENT, linked_type TEXT NOT NULL, linked_id INTEGER NOT NULL, export_type TEXT NOT NULL,
-    blob_path TEXT NOT NULL, state TEXT NOT NULL, recipients TEXT NOT NULL, accepted_at REAL,
+    blob_path TEXT NOT NULL, state TEXT NOT NULL, recipients TEXT NOT NULL,
     created_at REAL NOT NULL, updated_at REAL NOT NULL, UNIQUE (linked_type, linked_id, export_type));
 CREATE TABLE IF NOT EXISTS export_jobs (
     id INTEGER PRIMARY KEY AUTOINCREMENT, medium_id INTEGER NOT NULL, run_at REAL NOT NULL, base_url TEXT NOT NULL,
     done_at REAL);
 CREATE INDEX IF NOT EXISTS export_jobs_due ON export_jobs (done_at, run_at);
+-- How each export job ran (sandbox/export_jobs.py): the rate limiter's memory of attempts, refused ones
+-- too; each started job's Sidekiq id and fate; and the job id a medium's metadata names now.
+CREATE TABLE IF NOT EXISTS export_attempts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, medium_id INTEGER NOT NULL, attempted_at REAL NOT NULL,
+    refused INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS export_attempts_medium ON export_attempts (medium_id, attempted_at);
+CREATE TABLE IF NOT EXISTS export_job_runs (
+    job_id INTEGER PRIMARY KEY, jid TEXT NOT NULL, started_at REAL NOT NULL, ready_at REAL, outcome TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS export_job_runs_outcome ON export_job_runs (outcome, ready_at);
+CREATE TABLE IF NOT EXISTS medium_jobs (medium_id INTEGER PRIMARY KEY, jid TEXT NOT NULL);
 -- Background jobs (jobs.py): one waiting job per key, run when the sandbox clock reaches run_at.
 CREATE TABLE IF NOT EXISTS jobs (
     key TEXT PRIMARY KEY, kind TEXT NOT NULL, args TEXT NOT NULL, origin_at REAL NOT NULL, run_at REAL NOT NULL);

@@ -1,12 +1,12 @@
-"""Data exports: the ``*_export`` media endpoints and the worker that writes the files.
+"""Data exports: the ``*_export`` media endpoints and the CSV files their jobs write.
 
-What zooflow must survive is reproduced on purpose. A request is accepted with 201 and state
-``creating``; the file appears ``export_delay`` sandbox-seconds later, built from the state at that
-moment, gzipped and swapped in atomically. A second request within ``export_interval`` (24 h) of
-the last accepted one for the same resource and type also gets 201 and ``creating``, but is silently
-dropped: the medium stays ``creating`` and keeps pointing at the previous file until a later request
-is accepted. There is no failed state. ``src`` is a signed URL that expires, so describe again
-right before downloading.
+What zooflow must survive is reproduced on purpose. A request is always accepted with 201 and
+state ``creating`` and queues a job; whether the job may run is decided when it starts, by the
+rate limiter in ``export_jobs.py``, which cancels a refused job silently (the medium stays
+``creating`` and keeps pointing at the previous file). A job that runs writes its ``job_id`` into the
+metadata and makes the file ``export_delay`` sandbox-seconds later, built from the state at that
+moment, gzipped and swapped in atomically; a job that dies is marked ``failed`` by the next cleanup.
+``src`` is a signed URL that expires, so describe again right before downloading.
 """
 
 from __future__ import annotations
@@ -16,8 +16,6 @@ import json
 import os
 import shutil
 import sqlite3
-import sys
-import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,6 +24,7 @@ from zooflow.sandbox.csv_export import (
     CLASSIFICATION_COLUMNS, SUBJECT_COLUMNS, WORKFLOW_COLUMNS, classification_rows, subject_rows, workflow_rows,
     writer,
 )
+from zooflow.sandbox.export_jobs import ExportJobs
 from zooflow.sandbox.jsonapi import etag_of_records, find_owned
 from zooflow.sandbox.projects import parameterize
 from zooflow.sandbox.timeutil import http_date, iso_ms
@@ -46,7 +45,8 @@ WORKER_TICK_SECONDS = 0.1
 class Exports:
     def __init__(self, sb: Sandbox):
         self.sb = sb
-        self.worker = PeriodicWorker("sandbox-exports", WORKER_TICK_SECONDS, self._build_due, sb.db)
+        self.jobs = ExportJobs(sb, self._write_file)
+        self.worker = PeriodicWorker("sandbox-exports", WORKER_TICK_SECONDS, self.jobs.tick, sb.db)
 
     def register(self, router: Router) -> None:
         path = r"/api/(?P<resource>projects|workflows|subject_sets)/(?P<id>[^/]+)/(?P<export>[a-z_]+)_export"
@@ -83,14 +83,8 @@ class Exports:
             )
             medium = conn.execute("SELECT * FROM media WHERE linked_type = ? AND linked_id = ? AND export_type = ?",
                                   (resource, linked["id"], export)).fetchone()
-            last = medium["accepted_at"]
-            accepted = last is None or now - last >= self.sb.settings["export_interval"]
-            if accepted:
-                conn.execute("UPDATE media SET accepted_at = ? WHERE id = ?", (now, medium["id"]))
-                if not self.sb.settings["export_stuck"]:
-                    conn.execute("INSERT INTO export_jobs (medium_id, run_at, base_url) VALUES (?, ?, ?)",
-                                 (medium["id"], now + self.sb.settings["export_delay"], request.base_url))
-        request.detail = "export accepted" if accepted else "export silently cancelled (rate limit)"
+            self.jobs.queue(conn, medium["id"], request.base_url, now)
+        request.detail = "export job queued"
         return self._medium_response(medium["id"], request, 201, with_meta=False)
 
     def describe(self, request: Request) -> Response:
@@ -116,7 +110,7 @@ class Exports:
             "src": self.sb.blobs.signed_url(request.base_url, medium["blob_path"]),
             "content_type": "text/csv", "media_type": f"{SINGULAR[resource]}_{export}_export", "external_link": False,
             "created_at": iso_ms(medium["created_at"]), "updated_at": iso_ms(medium["updated_at"]),
-            "metadata": {"recipients": json.loads(medium["recipients"]), "state": medium["state"]},
+            "metadata": self._metadata(medium),
             "links": {"linked": {"href": f"/{resource}/{linked_id}", "id": str(linked_id), "type": resource}},
         }]}
         if with_meta:
@@ -130,12 +124,18 @@ class Exports:
             headers.append(("Location", f"{request.base_url}/api{href}"))
         return api_response(status, payload, etag_of_records("media", [medium]), headers)
 
+    def _metadata(self, medium: sqlite3.Row) -> dict:
+        metadata = {"recipients": json.loads(medium["recipients"]), "state": medium["state"]}
+        job_id = self.jobs.job_id(medium["id"])
+        return metadata | {"job_id": job_id} if job_id else metadata
+
     def install(self, resource: str, resource_id: int, export: str, path: Path) -> dict:
         """Make an existing gzip file the ready export of a resource, without the CSV builder.
 
         For benchmarks: the file is hard-linked into the blob store when it can be (copied
         otherwise) and the medium is set ``ready`` as if a requested export had just finished;
-        downloads then go through the usual signed, range-capable blob route."""
+        downloads then go through the usual signed, range-capable blob route. It counts as an
+        attempt for the rate limiter, like the job that would have built it."""
         resource = resource if resource in SINGULAR else f"{resource}s"
         if (resource, export) not in EXPORT_TYPES:
             raise ValueError(f"{resource} have no {export} export")
@@ -169,32 +169,12 @@ class Exports:
         finally:
             temp.unlink(missing_ok=True)
         with self.sb.db.write() as conn:
-            conn.execute("UPDATE media SET state = 'ready', updated_at = ?, accepted_at = ? WHERE id = ?",
-                         (now, now, medium["id"]))
+            conn.execute("UPDATE media SET state = 'ready', updated_at = ? WHERE id = ?", (now, medium["id"]))
+            self.jobs.count_attempt(conn, medium["id"], now)
         return {"medium_id": str(medium["id"]), "blob_path": medium["blob_path"], "bytes": path.stat().st_size,
                 "updated_at": iso_ms(now)}
 
-    # -- worker ------------------------------------------------------------------------------
-
-    def _build_due(self) -> None:
-        for job in self.sb.db.all(
-            "SELECT * FROM export_jobs WHERE done_at IS NULL AND run_at <= ? ORDER BY run_at, id", (self.sb.now(),)
-        ):
-            self._build(job)
-
-    def _build(self, job: sqlite3.Row) -> None:
-        medium = self.sb.db.one("SELECT * FROM media WHERE id = ?", (job["medium_id"],))
-        try:
-            self._write_file(medium, job["base_url"])
-            written = True
-        except Exception:  # noqa: BLE001 - a broken export leaves the medium "creating", as Panoptes does
-            traceback.print_exc(file=sys.stderr)
-            written = False
-        with self.sb.db.write() as conn:
-            now = self.sb.now()
-            conn.execute("UPDATE export_jobs SET done_at = ? WHERE id = ?", (now, job["id"]))
-            if written:
-                conn.execute("UPDATE media SET state = 'ready', updated_at = ? WHERE id = ?", (now, medium["id"]))
+    # -- the file a job writes ---------------------------------------------------------------
 
     def _write_file(self, medium: sqlite3.Row, base_url: str) -> None:
         conn = self.sb.db.conn()
