@@ -101,6 +101,16 @@ def wait_ready(exportable, export_type: str, timeout: float = 10.0) -> dict:
         time.sleep(0.1)
 
 
+def eventually(read, expected, timeout: float = 5.0):
+    """Poll ``read()`` until it returns ``expected`` (background jobs run on a 0.1 s tick); the last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = read()
+        if value == expected or time.monotonic() > deadline:
+            return value
+        time.sleep(0.05)
+
+
 def stays_creating(exportable, export_type: str, seconds: float) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:

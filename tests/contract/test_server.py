@@ -238,6 +238,7 @@ def test_restart_loses_nothing(tmp_path) -> None:
             admin.add_classifications([{"workflow_id": workflow.id, "subject_id": uploaded.id, "answer": "Other",
                                         "created_at": f"2024-06-0{day}T00:00:00Z"} for day in (1, 2)])
             workflow.retire_subjects(external[0], reason="flagged")
+            admin.settle()  # the retirement, statuses and counters, before the exports read them
             edited = Subject.find(external[1].id)
             edited.metadata["edited"] = True
             edited.save()

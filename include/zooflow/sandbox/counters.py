@@ -9,7 +9,9 @@ sees the old numbers (0 == 0 for a first batch). The sandbox keeps the same colu
 - ``subject_set_subject_counter`` (SubjectSetSubjectCounterWorker, which starts
   WorkflowSubjectsCountWorker): a set's size, then the subjects_count of its workflows (the sum
   of their sets' stored sizes, as WorkflowCounter#subjects), ``set_member_count_lag`` after a
-  membership change.
+  membership change. It then starts their retired counts too, which Panoptes leaves to the next
+  retirement: the sandbox's lags are the slow end of Panoptes' range, so a batch can be retired
+  before it is counted, and ``finished_at`` would otherwise never be judged on the new count.
 - ``workflow_subjects_count`` (RefreshWorkflowStatusWorker, after a workflow's set links
   change): the workflow's subjects_count, then its retired count.
 - ``workflow_retired_count`` (WorkflowRetiredCountWorker): retired subjects of the linked sets,
@@ -118,7 +120,7 @@ class Counters:
             for workflow_id in workflow_ids:
                 self.refresh_finished(conn, workflow_id, at)
             return
-        self._jobs.enqueue(conn, SET_COUNTER, [set_id], origin_at=at, lag=self._settings["set_member_count_lag"])
+        self._jobs.enqueue(conn, SET_COUNTER, [set_id], lag=self._settings["set_member_count_lag"])
         for workflow_id in workflow_ids:
             if added:
                 self.unfinish(conn, workflow_id)
@@ -131,16 +133,19 @@ class Counters:
             self.refresh_finished(conn, workflow_id, at)
             return
         self.unfinish(conn, workflow_id)
-        self._jobs.enqueue(conn, WORKFLOW_SUBJECTS, [workflow_id], origin_at=at,
-                           lag=self._settings["set_member_count_lag"])
+        self._jobs.enqueue(conn, WORKFLOW_SUBJECTS, [workflow_id], lag=self._settings["set_member_count_lag"])
 
     def retirements_changed(self, conn: sqlite3.Connection, workflow_id: int, at: float,
                             origin_at: float | None = None) -> None:
-        """A subject of the workflow was retired or unretired (RetirementWorker, UnretireSubjectWorker)."""
+        """A subject of the workflow was retired or unretired (RetirementWorker, UnretireSubjectWorker).
+
+        ``at`` is the change's own time (a backfilled classification's may be long past); the job is due
+        ``retired_count_lag`` after now, or after ``origin_at`` when a job's chain started earlier.
+        """
         if self.instant:
             self.refresh_finished(conn, workflow_id, at)
             return
-        self._jobs.enqueue(conn, RETIRED_COUNT, [workflow_id], origin_at=at if origin_at is None else origin_at,
+        self._jobs.enqueue(conn, RETIRED_COUNT, [workflow_id], origin_at=origin_at,
                            lag=self._settings["retired_count_lag"])
 
     @staticmethod
@@ -163,8 +168,7 @@ class Counters:
                      "WHERE subject_set_id = ?) WHERE id = ?", (set_id, set_id))
         for (workflow_id,) in conn.execute(WORKFLOWS_OF_SET, (set_id,)).fetchall():
             self._store_subjects_count(conn, workflow_id)
-            # Stands in for the hourly CalculateCompletenessWorker, so new subjects lower completeness.
-            self._enqueue_completeness(conn, workflow_id, job.origin_at)
+            self.retirements_changed(conn, workflow_id, job.run_at, origin_at=job.origin_at)
 
     def _count_workflow_subjects(self, conn: sqlite3.Connection, job: Job) -> None:
         (workflow_id,) = job.args
@@ -189,11 +193,8 @@ class Counters:
             "AND real_set_member_subjects_count > 0 AND retired_set_member_subjects_count >= real_set_member_subjects_count "
             "AND EXISTS (SELECT 1 FROM workflow_subject_sets WHERE workflow_id = ?)",
             (job.run_at, workflow_id, workflow_id))
-        self._enqueue_completeness(conn, workflow_id, job.origin_at)
-
-    def _enqueue_completeness(self, conn: sqlite3.Connection, workflow_id: int, origin_at: float) -> None:
         project_id = conn.execute("SELECT project_id FROM workflows WHERE id = ?", (workflow_id,)).fetchone()[0]
-        self._jobs.enqueue(conn, COMPLETENESS, [project_id], origin_at=origin_at,
+        self._jobs.enqueue(conn, COMPLETENESS, [project_id], origin_at=job.origin_at,
                            lag=self._settings["completeness_lag"])
 
     @staticmethod

@@ -56,11 +56,13 @@ class JobQueue:
     def handle(self, kind: str, handler: Handler) -> None:
         self._handlers[kind] = handler
 
-    def enqueue(self, conn: sqlite3.Connection, kind: str, args: list, *, origin_at: float, lag: float,
+    def enqueue(self, conn: sqlite3.Connection, kind: str, args: list, *, lag: float, origin_at: float | None = None,
                 key: str | None = None) -> None:
-        """Due at ``origin_at + lag``; dropped while a job with the same key (default ``kind:args``) waits."""
+        """Due ``lag`` s after ``origin_at`` (a follow-up's chain start; default now on the sandbox clock);
+        dropped while a job with the same key (default ``kind:args``) waits."""
         if kind not in self._handlers:
             raise ValueError(f"no handler for background job kind {kind!r}")
+        origin_at = self._clock.now_epoch() if origin_at is None else origin_at
         conn.execute(
             "INSERT OR IGNORE INTO jobs (key, kind, args, origin_at, run_at) VALUES (?, ?, ?, ?, ?)",
             (key or f"{kind}:{':'.join(map(str, args))}", kind, json.dumps(args), origin_at, origin_at + lag),

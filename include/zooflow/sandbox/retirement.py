@@ -71,7 +71,7 @@ class Retirement:
             self._insert_statuses(conn, [tuple(pair) for pair in pairs], now)
             return
         for subject_id, linked_workflow_id in pairs:
-            self._jobs.enqueue(conn, CREATE_STATUS, [subject_id, linked_workflow_id], origin_at=now,
+            self._jobs.enqueue(conn, CREATE_STATUS, [subject_id, linked_workflow_id],
                                lag=self._random.uniform(0, self._settings["status_delay"]))
 
     @staticmethod
@@ -121,7 +121,7 @@ class Retirement:
             self._retire(conn, workflow_id, subject_ids, reason, at)
             self._counters.retirements_changed(conn, workflow_id, at)
             return
-        self._jobs.enqueue(conn, RETIRE_SUBJECTS, [workflow_id, sorted(set(subject_ids)), reason], origin_at=at,
+        self._jobs.enqueue(conn, RETIRE_SUBJECTS, [workflow_id, sorted(set(subject_ids)), reason],
                            lag=self._settings["retire_delay"],
                            key=f"{RETIRE_SUBJECTS}:{workflow_id}:{','.join(map(str, sorted(set(subject_ids))))}:{reason}")
 

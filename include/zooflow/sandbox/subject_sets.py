@@ -32,6 +32,7 @@ CREATE = Schema("subject_sets", required=("display_name",), optional=("metadata"
                 links_optional=("subjects",))
 UPDATE = Schema("subject_sets", optional=("display_name", "metadata"), types=TYPES)
 NAME_TAKEN = "Validation failed: Display name has already been taken"
+SUBJECTS_MISSING = "Error: check the subject set and all the subjects exist."
 
 
 class SubjectSets:
@@ -132,8 +133,8 @@ class SubjectSets:
         found = conn.execute(
             f"SELECT id, project_id FROM subjects WHERE id IN ({marks}) AND deleted_at IS NULL", subject_ids
         ).fetchall()
-        if len(found) != len(subject_ids):  # a repeated id finds one row for two: 422 too
-            raise ApiError(422, "Error: check the subject set and all the subjects exist.")
+        if len(found) != len(subject_ids):
+            raise ApiError(422, SUBJECTS_MISSING)
         owned = {r["id"] for r in conn.execute(OWNED_PROJECTS, (user_id,))}
         if any(r["project_id"] not in owned for r in found):
             raise ApiError(422, "Couldn't find linked subjects for current user")
@@ -154,6 +155,9 @@ class SubjectSets:
     def link_subjects(self, request: Request) -> Response:
         row = find_owned(self.resource, self.sb.db, request)
         subject_ids = link_ids(request, "subjects")
+        given = request.json()["subjects"]
+        if isinstance(given, list) and len(given) != len(subject_ids):  # Panoptes compares with the ids sent
+            raise ApiError(422, SUBJECTS_MISSING)
         with self.sb.db.write() as conn:
             self.add_members(conn, row, subject_ids, request.user.user_id, self.sb.now())
         updated = self.sb.db.one("SELECT * FROM subject_sets WHERE id = ?", (row["id"],))
