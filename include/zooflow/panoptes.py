@@ -26,6 +26,15 @@ DEFAULT_ENDPOINT = "https://www.zooniverse.org"
 REVOKED_TOKEN_RETRIES = 3
 
 
+def login_hint(what: str) -> str:
+    """What to add when Panoptes says a private resource does not exist.
+
+    Panoptes reads an access token it does not know as no login at all, so a private project (and
+    everything in it) answers 404 "could not find", exactly as for a wrong id.
+    """
+    return f"if the {what} exists, the login may have expired or been refused: check the connection's credentials"
+
+
 @dataclass(frozen=True)
 class PanoptesConfig:
     """Where Panoptes is and how to log in. Secrets are kept out of ``repr`` so they never reach a log."""
@@ -131,9 +140,11 @@ class ZooflowPanoptes(Panoptes):
     def http_request(self, method: str, path: str, *args: Any, **kwargs: Any) -> requests.Response:
         """Send once more, with a fresh token, a request refused because its token was revoked.
 
-        When one thread first uses a refreshed token, Panoptes (Doorkeeper) revokes the previous one,
-        and requests other threads already sent with it come back 401 with an empty body — which the
-        stock client reads as "no data" without raising. A 401 means nothing was done, so a retry is safe.
+        When one thread first uses a refreshed token, Panoptes (Doorkeeper) revokes the previous one.
+        Reads sent with it still act as the user, but writes and the other Doorkeeper-protected actions
+        (export requests, retirement) come back 401 — with an empty body, which the stock client reads as
+        "no data" without raising, or, for a token Panoptes does not know at all, "You must be logged in".
+        A 401 means nothing was done, so a retry is safe.
         """
         for _ in range(REVOKED_TOKEN_RETRIES):
             response = super().http_request(method, path, *args, **kwargs)

@@ -13,6 +13,7 @@ from panoptes_client import Project, Workflow
 from panoptes_client.panoptes import PanoptesAPIException
 
 from zooflow.errors import ConfigurationError
+from zooflow.panoptes import login_hint
 
 # What a research team watches on each workflow: how much is labelled and how much is left.
 WORKFLOW_PROGRESS_FIELDS = (
@@ -41,7 +42,8 @@ def find_project(ref: str | int) -> Project:
     except (PanoptesAPIException, StopIteration) as exc:
         raise ConfigurationError(
             f"project {text!r} was not found ({exc or 'no match'}); check the slug or id, and that the "
-            "connection's user can see the project (private projects are visible to their team only)"
+            "connection's user can see the project (private projects are visible to their team only); "
+            f"{login_hint('project')}"
         ) from None
 
 

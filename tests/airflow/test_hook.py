@@ -9,7 +9,6 @@ import pytest
 from panoptes_client import Project
 
 from zooflow.airflow.hooks.zooniverse import PanoptesHook
-from zooflow.errors import ConfigurationError
 from zooflow.projects import find_project
 from zooflow.sandbox import seed
 
@@ -68,8 +67,9 @@ def test_test_connection_reports_unreachable_host(conn_env) -> None:
     assert not ok and "cannot reach Panoptes at http://127.0.0.1:9" in message
 
 
-def test_client_credentials_log_in_but_see_no_private_project(conn_env, demo_sandbox) -> None:
-    """An OAuth application has no user: like on Panoptes, a private project is invisible to it."""
+def test_client_credentials_log_in_as_the_application_owner(conn_env, demo_sandbox) -> None:
+    """Panoptes gives a client-credentials token the OAuth application's owner (the demo user owns the demo
+    application, lib/gem_ext/doorkeeper/client_credentials_creator.rb), so the owner's private project is visible."""
     hook = conn_env(
         "app", host=demo_sandbox.endpoint,
         extra={"client_id": seed.DEMO_CLIENT_ID, "client_secret": seed.DEMO_CLIENT_SECRET},
@@ -78,8 +78,7 @@ def test_client_credentials_log_in_but_see_no_private_project(conn_env, demo_san
     assert ok and seed.DEMO_CLIENT_ID in message
     with hook.get_conn() as client:
         assert client.logged_in and client.bearer_token
-        with pytest.raises(ConfigurationError, match="private projects are visible to their team only"):
-            find_project(seed.DEMO_PROJECT_SLUG)
+        assert find_project(seed.DEMO_PROJECT_SLUG).raw["private"] is True
 
 
 def test_threads_share_one_client_through_token_churn(conn_env, demo_sandbox) -> None:

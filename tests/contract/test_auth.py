@@ -1,13 +1,19 @@
-"""A1-A3 and X: cookie sign-in, OAuth grants, bearer checks, token refresh and ``User.me``."""
+"""A1-A3 and X: cookie sign-in, OAuth grants, bearer checks, token refresh and ``User.me``.
+
+Bearer tokens follow Panoptes' ``app/controllers/api/api_controller.rb`` (``current_resource_owner``
+looks the token up by its string alone; ``require_authentication`` puts ``doorkeeper_authorize!``
+in front of the actions each controller lists) and ``config/initializers/doorkeeper.rb``.
+"""
 
 from __future__ import annotations
 
 import time
 from datetime import datetime, timedelta
+from unittest import mock
 
 import pytest
 import requests
-from contract_support import make_project, unique
+from contract_support import make_project, make_set, make_subjects, unique
 from panoptes_client import Panoptes, Project, SubjectSet, User
 from panoptes_client.panoptes import PanoptesAPIException
 
@@ -33,11 +39,16 @@ def test_password_login_then_me(owner, admin) -> None:
     assert ("GET", f"/api/users/{me.id}", None) in calls
 
 
-def test_api_me_needs_a_login(owner, sandbox) -> None:
+def test_api_me_needs_a_login(owner, sandbox, admin) -> None:
+    """app/controllers/api/v1/users_controller.rb: ``require_authentication :me`` answers Doorkeeper's empty 401."""
     assert owner.get("/me")[0]["users"][0]["login"] == seed.DEMO_USER
+    since = admin.last_request_id()
     with Panoptes(endpoint=sandbox.endpoint):
-        with pytest.raises(PanoptesAPIException, match="You must be logged in"):
-            Panoptes.client().get("/me")
+        assert Panoptes.client().get("/me") == (None, None)  # the client reads an empty 401 as "no data"
+    assert [(r["path"], r["status"], r["bytes"]) for r in admin.requests(since_id=since)] == [("/api/me", 401, 0)]
+    anonymous = requests.get(f"{sandbox.endpoint}/api/me", headers=API)
+    assert anonymous.headers["WWW-Authenticate"] == (
+        'Bearer realm="Panoptes", error="invalid_token", error_description="The access token is invalid"')
 
 
 @pytest.mark.parametrize("username, password", [(seed.DEMO_USER, "wrong"), ("nobody-here", "whatever")])
@@ -63,19 +74,83 @@ def test_writes_without_login_are_401_json(sandbox) -> None:
 
 
 def test_password_grant_needs_a_signed_in_session(sandbox) -> None:
+    """lib/gem_ext/doorkeeper/error_response.rb: Panoptes answers invalid_grant with 401, not Doorkeeper's 400."""
     response = requests.post(f"{sandbox.endpoint}/oauth/token", data={"grant_type": "password", "client_id": "x"})
-    assert response.status_code == 400 and response.json()["error"] == "invalid_grant"
+    assert response.status_code == 401 and response.json()["error"] == "invalid_grant"
 
 
-def test_invalid_bearer_token_is_an_empty_401(owner, admin) -> None:
-    owner.get_bearer_token()
-    owner.bearer_token = "not-a-token"
-    owner.bearer_expires = datetime.now() + timedelta(hours=1)  # naive local time: the client's own convention
+def _send_token(client: Panoptes, token: str) -> None:
+    """Make the client send ``token`` as if it were current (naive local time: the client's own convention)."""
+    client.bearer_token = token
+    client.bearer_expires = datetime.now() + timedelta(hours=1)
+
+
+def test_an_unknown_bearer_token_is_anonymous(owner, project, admin, sandbox) -> None:
+    """api_controller.rb: ``doorkeeper_token`` finds no token, so ``api_user`` is anonymous: a private project is
+    404 "could not find", a public one is readable; writes meet ``require_login``, Doorkeeper actions its 401."""
+    public = make_project(private=False)
+    _send_token(owner, "not-a-token")
     since = admin.last_request_id()
-    with pytest.raises(PanoptesAPIException, match="Could not find"):
-        Project.find(1)  # the client reads the empty 401 as "no data"
-    (logged,) = admin.requests(since_id=since)
-    assert (logged["status"], logged["bytes"]) == (401, 0)
+    with pytest.raises(PanoptesAPIException, match=f"Could not find project with id='{project.id}'"):
+        Project.find(project.id)
+    assert Project.find(public.id).display_name == public.display_name
+    with pytest.raises(PanoptesAPIException, match="You must be logged in to access this resource."):
+        make_project()
+    assert owner.post(f"/projects/{project.id}/classifications_export",
+                      json={"media": {"content_type": "text/csv"}}) == (None, None)  # Doorkeeper's empty 401
+    assert [(r["status"], r["bytes"] > 0) for r in admin.requests(since_id=since)] == [
+        (404, True), (200, True), (401, True), (401, False)]
+
+
+def _expired_token(owner: Panoptes, configure) -> str:
+    """A token of the owner that has just expired on the server."""
+    configure(token_lifetime=1)
+    owner.bearer_expires = datetime.now() - timedelta(hours=1)
+    token = owner.get_bearer_token()  # a refresh grant: a new token that lives one second
+    _send_token(owner, token)
+    owner.get("/me")  # its first use revokes the token it was refreshed from, as Doorkeeper does
+    time.sleep(1.2)
+    return token
+
+
+def test_an_expired_token_reads_describes_and_links_as_its_user(owner, project, admin, configure) -> None:
+    """api_controller.rb: ``current_resource_owner`` ignores expiry; projects, media and subject_sets controllers
+    do not list show, index, export describe or ``update_links`` in ``require_authentication``."""
+    subject_set = make_set(project)
+    (subject,) = make_subjects(project, 1)
+    _expired_token(owner, configure)
+    since = admin.last_request_id()
+    assert Project.find(project.id).display_name == project.display_name  # private: only its owner sees it
+    with pytest.raises(PanoptesAPIException, match=f"No classifications_export exists for project #{project.id}"):
+        project.describe_export("classifications")
+    subject_set.add([subject])
+    assert {(r["method"], r["path"], r["status"]) for r in admin.requests(since_id=since)} >= {
+        ("GET", f"/api/projects/{project.id}", 200), ("GET", f"/api/projects/{project.id}/classifications_export", 404),
+        ("POST", f"/api/subject_sets/{subject_set.id}/links/subjects", 200)}
+    assert [s.id for s in SubjectSet.find(subject_set.id).subjects] == [subject.id]
+
+
+def test_an_expired_or_revoked_token_cannot_write(owner, project, admin, configure, sandbox) -> None:
+    """subject_sets_controller.rb ``require_authentication :create, :update, :destroy``: ``doorkeeper_authorize!``
+    refuses a token that is not ``accessible?`` with an empty 401 naming why (doorkeeper.en.yml)."""
+    subject_set = make_set(project)
+    revoked = owner.bearer_token
+    expired = _expired_token(owner, configure)
+    for token, why in ((expired, "The access token expired"), (revoked, "The access token was revoked")):
+        _send_token(owner, token)
+        assert SubjectSet.find(subject_set.id).display_name == subject_set.display_name  # reads still work
+        since = admin.last_request_id()
+        assert owner.put(f"/subject_sets/{subject_set.id}", json={"subject_sets": {"display_name": "renamed"}},
+                         etag=SubjectSet.find(subject_set.id).etag) == (None, None)
+        assert [(r["method"], r["status"], r["bytes"]) for r in admin.requests(since_id=since)] == [
+            ("GET", 200, mock.ANY), ("PUT", 401, 0)]
+        refused = requests.post(f"{sandbox.endpoint}/api/subject_sets", headers={
+            **API, "Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+            json={"subject_sets": {"display_name": unique("set"), "links": {"project": project.id}}})
+        assert (refused.status_code, refused.content) == (401, b"")
+        assert refused.headers["WWW-Authenticate"] == (
+            f'Bearer realm="Panoptes", error="invalid_token", error_description="{why}"')
+    assert SubjectSet.find(subject_set.id).display_name == subject_set.display_name
 
 
 def test_short_tokens_are_refreshed_and_refresh_tokens_are_single_use(sandbox, admin, configure) -> None:
@@ -92,32 +167,33 @@ def test_short_tokens_are_refreshed_and_refresh_tokens_are_single_use(sandbox, a
     assert grants[1:] == [("grant_type=refresh_token", 200)] * 3
     reuse = requests.post(f"{sandbox.endpoint}/oauth/token", data={
         "grant_type": "refresh_token", "refresh_token": first_refresh_token, "client_id": "any"})
-    assert reuse.status_code == 400 and reuse.json()["error"] == "invalid_grant"
+    assert reuse.status_code == 401 and reuse.json()["error"] == "invalid_grant"
 
 
-def test_client_credentials_read_public_data_but_cannot_write(sandbox, owner, admin) -> None:
-    public = make_project(private=False)
+def test_client_credentials_act_as_the_application_owner(sandbox, owner, admin, project) -> None:
+    """lib/gem_ext/doorkeeper/client_credentials_creator.rb: the token's resource owner is the application's owner
+    (the demo user owns the demo application), so it reads their private projects and writes as them."""
     since = admin.last_request_id()
     with Panoptes(endpoint=sandbox.endpoint, client_id=seed.DEMO_CLIENT_ID, client_secret=seed.DEMO_CLIENT_SECRET):
-        assert Project.find(public.id).display_name == public.display_name
-        with pytest.raises(PanoptesAPIException, match="Could not find project"):
-            Project.find(slug=seed.DEMO_PROJECT_SLUG)  # private, and the token has no user
-        subject_set = SubjectSet()
-        subject_set.links.project = public
-        subject_set.display_name = unique("set")
-        with pytest.raises(PanoptesAPIException, match="You must be logged in"):
-            subject_set.save()
+        assert Project.find(slug=seed.DEMO_PROJECT_SLUG).slug == seed.DEMO_PROJECT_SLUG  # private
+        subject_set = make_set(project)
+        assert SubjectSet.find(subject_set.id).links.project.id == project.id
     grants = [r["detail"] for r in admin.requests(since_id=since) if r["path"] == "/oauth/token"]
     assert grants == ["grant_type=client_credentials"]
 
 
-def test_client_credentials_with_a_wrong_secret_fail_like_doorkeeper(sandbox) -> None:
+def test_client_credentials_with_a_wrong_secret_or_client_fail_like_panoptes(sandbox) -> None:
+    """Doorkeeper's invalid_client for a wrong secret; app/controllers/tokens_controller.rb ``allowed_grants``
+    (with concerns/oauth_trust.rb, which finds the client by id alone) answers an unknown client with an empty 422."""
     with Panoptes(endpoint=sandbox.endpoint, client_id=seed.DEMO_CLIENT_ID, client_secret="wrong"):
         with pytest.raises(KeyError, match="access_token"):  # the client's known failure on a Doorkeeper error
             Project.find(1)
     response = requests.post(f"{sandbox.endpoint}/oauth/token", data={
         "grant_type": "client_credentials", "client_id": seed.DEMO_CLIENT_ID, "client_secret": "wrong"})
     assert response.status_code == 401 and response.json()["error"] == "invalid_client"
+    unknown = requests.post(f"{sandbox.endpoint}/oauth/token", data={
+        "grant_type": "client_credentials", "client_id": "no-such-app", "client_secret": "wrong"})
+    assert (unknown.status_code, unknown.content) == (422, b"")
 
 
 def test_other_users_are_readable_without_their_email(owner, admin) -> None:
@@ -170,10 +246,10 @@ def test_a_bad_password_is_devise_json_and_signs_nobody_in(sandbox) -> None:
     assert refused.headers["Content-Type"].startswith("application/json")
     assert refused.json() == {"error": "Invalid email or password."}
     token = session.post(f"{sandbox.endpoint}/oauth/token", data={"grant_type": "password", "client_id": "any"})
-    assert token.status_code == 400 and token.json()["error"] == "invalid_grant"  # the session stayed anonymous
+    assert token.status_code == 401 and token.json()["error"] == "invalid_grant"  # the session stayed anonymous
 
 
-def test_client_credentials_grant_has_no_refresh_token_and_no_user(sandbox) -> None:
+def test_client_credentials_grant_has_no_refresh_token_and_names_the_app_owner(sandbox) -> None:
     token = requests.post(f"{sandbox.endpoint}/oauth/token", data={
         "grant_type": "client_credentials", "client_id": seed.DEMO_CLIENT_ID, "client_secret": seed.DEMO_CLIENT_SECRET,
         "url": "http://localhost/callback"})
@@ -184,8 +260,7 @@ def test_client_credentials_grant_has_no_refresh_token_and_no_user(sandbox) -> N
     auth = {**API, "Authorization": f"Bearer {grant['access_token']}"}
     assert requests.get(f"{sandbox.endpoint}/api/projects", headers=auth).status_code == 200  # a valid token
     me = requests.get(f"{sandbox.endpoint}/api/me", headers=auth)
-    assert me.status_code == 401
-    assert me.json() == {"errors": [{"message": "You must be logged in to access this resource."}]}
+    assert me.status_code == 200 and me.json()["users"][0]["login"] == seed.DEMO_USER
 
 
 def test_tokens_expire_and_the_client_refreshes_after_expiry(sandbox, admin, configure) -> None:
@@ -197,8 +272,8 @@ def test_tokens_expire_and_the_client_refreshes_after_expiry(sandbox, admin, con
         assert fresh.status_code == 200
         time.sleep(2.2)
         stale = requests.get(f"{sandbox.endpoint}/api/me", headers={**API, "Authorization": f"Bearer {expired_token}"})
-        assert (stale.status_code, stale.content) == (401, b"")  # Doorkeeper's empty 401
-        assert 'error="invalid_token"' in stale.headers["WWW-Authenticate"]
+        assert (stale.status_code, stale.content) == (401, b"")  # /me is Doorkeeper-protected: its empty 401
+        assert 'error_description="The access token expired"' in stale.headers["WWW-Authenticate"]
 
         since = admin.last_request_id()
         assert Project.find(slug=seed.DEMO_PROJECT_SLUG).slug == seed.DEMO_PROJECT_SLUG

@@ -101,6 +101,29 @@ def test_a_metadata_put_replaces_the_metadata_and_takes_a_weak_etag(owner, proje
     assert Subject.find(subject.id).metadata == {"b": 3}
 
 
+@pytest.mark.parametrize("if_match", ["*", "{etag}, \"other\"", "\"other\", {etag}", "{etag}x", "W/\"other\""])
+def test_if_match_is_one_exact_etag(owner, project, admin, if_match) -> None:
+    """lib/json_api_controller/precondition_check.rb compares the header with the current ETag (``W/``-prefixed when
+    the header is weak) as one string: a wildcard, a list or anything but the ETag is 412, and nothing changes."""
+    (subject,) = make_subjects(project, 1, lambda i: {"a": 1})
+    etag = Subject.find(subject.id).etag
+    since = admin.last_request_id()
+    with pytest.raises(PanoptesAPIException, match="JsonApiController::PreconditionFailed"):
+        Subject.http_put(subject.id, etag=if_match.format(etag=etag), json={"subjects": {"metadata": {"b": 2}}})
+    with pytest.raises(PanoptesAPIException, match="JsonApiController::PreconditionFailed"):
+        Subject.http_delete(subject.id, etag=if_match.format(etag=etag))
+    assert [(r["method"], r["status"]) for r in admin.requests(since_id=since)] == [("PUT", 412), ("DELETE", 412)]
+    assert Subject.find(subject.id).metadata == {"a": 1}
+
+
+def test_delete_without_if_match_is_428(owner, project, single_subject_save) -> None:
+    """lib/json_api_controller/precondition_check.rb: update and destroy need the header."""
+    (subject,) = make_subjects(project, 1)
+    with pytest.raises(PanoptesAPIException, match="Request requires If-Match header to be present"):
+        Subject.http_delete(subject.id)
+    assert Subject.find(subject.id).id == subject.id
+
+
 def test_list_and_show_etags_differ(owner, project) -> None:
     subject_set = make_set(project)
     subject_set.add(make_subjects(project, 2))

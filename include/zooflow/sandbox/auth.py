@@ -7,12 +7,22 @@ them: a refresh issues a new token that remembers the old refresh token, and the
 new token revokes the old one (access and refresh). From then on the old refresh token gets
 ``invalid_grant``, which is what breaks clients that refresh from several threads without a lock.
 Token lifetimes run on the wall clock because that is what the client compares ``expires_in`` with.
+
+Which user a bearer token stands for follows ``Api::ApiController``: the token is looked up by its
+string alone (``doorkeeper_token``), so an expired or revoked token still acts as its user on every
+action that does not call ``doorkeeper_authorize!`` (index, show, links, export describe), and an
+unknown token is simply anonymous, so a private project answers 404, not 401. Only the actions a
+controller lists in ``require_authentication`` (writes, export requests, retirement, ``/me``, the
+classification reads) refuse a token that is not current, with Doorkeeper's empty 401. A
+client-credentials token belongs to the OAuth application's owner (Panoptes'
+``ClientCredentials::Creator`` patch), so it reads and writes as that user.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -33,11 +43,20 @@ INVALID_CLIENT = {
     "error_description": "Client authentication failed due to unknown client, no client authentication included, "
     "or unsupported authentication method.",
 }
-BAD_TOKEN_HEADERS = [(
-    "WWW-Authenticate",
-    'Bearer realm="Doorkeeper", error="invalid_token", error_description="The access token is invalid"',
-)]
 NOT_LOGGED_IN = "You must be logged in to access this resource."
+# Doorkeeper's invalid_token descriptions (Panoptes config/locales/doorkeeper.en.yml).
+TOKEN_REVOKED, TOKEN_EXPIRED, TOKEN_UNKNOWN = (
+    "The access token was revoked", "The access token expired", "The access token is invalid")
+# Create, update and destroy: ``require_login`` runs before Doorkeeper, so no user means a JSON 401.
+WRITES = (("POST", re.compile(r"/api/[a-z_]+")), ("PUT", re.compile(r"/api/[a-z_]+/[^/]+")),
+          ("DELETE", re.compile(r"/api/[a-z_]+/[^/]+")))
+# The other actions behind ``doorkeeper_authorize!`` (``require_authentication`` in the controllers).
+AUTHORIZED = WRITES + (
+    ("POST", re.compile(r"/api/(projects|workflows|subject_sets)/[^/]+/[a-z_]+_export")),
+    ("POST", re.compile(r"/api/workflows/[^/]+/(retired|unretire)_subjects")),
+    ("GET", re.compile(r"/api/me")),
+    ("GET", re.compile(r"/api/classifications(/(?!gold_standard$)[^/]+)?")),
+)
 
 
 def hash_password(password: str) -> str:
@@ -54,7 +73,7 @@ def verify_password(password: str, stored: str) -> bool:
 
 @dataclass(frozen=True)
 class ApiUser:
-    """Who is calling: a user id, or None for anonymous and client-credentials tokens."""
+    """Who is calling: a user id, or None for anonymous callers and unknown tokens."""
 
     user_id: int | None
 
@@ -90,12 +109,14 @@ class Auth:
             "created_at": now, "updated_at": now,
         })
 
-    def ensure_application(self, name: str, uid: str, secret: str) -> None:
+    def ensure_application(self, name: str, uid: str, secret: str, owner_id: int) -> None:
+        """An OAuth application; its client-credentials tokens act as ``owner_id``."""
         with self._db.write() as conn:
             conn.execute(
-                "INSERT INTO oauth_applications (name, uid, secret) VALUES (?, ?, ?) "
-                "ON CONFLICT (uid) DO UPDATE SET name = excluded.name, secret = excluded.secret",
-                (name, uid, secret),
+                "INSERT INTO oauth_applications (name, uid, secret, owner_id) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (uid) DO UPDATE SET name = excluded.name, secret = excluded.secret, "
+                "owner_id = excluded.owner_id",
+                (name, uid, secret, owner_id),
             )
 
     # -- cookie session --------------------------------------------------------------------
@@ -152,15 +173,17 @@ class Auth:
         if grant == "password":
             session = self._session(request)
             if session is None or session["user_id"] is None:
-                raise PlainError(400, INVALID_GRANT)
+                raise PlainError(401, INVALID_GRANT)
             return self._issue(session["user_id"], form.get("client_id", ""), refreshable=True)
         if grant == "refresh_token":
             return self._refresh(form.get("refresh_token", ""))
         if grant == "client_credentials":
             app = self._db.one("SELECT * FROM oauth_applications WHERE uid = ?", (form.get("client_id", ""),))
-            if app is None or not hmac.compare_digest(app["secret"], form.get("client_secret", "")):
+            if app is None:  # TokensController#allowed_grants: no such client, an empty 422
+                raise PlainError(422, None)
+            if not hmac.compare_digest(app["secret"], form.get("client_secret", "")):
                 raise PlainError(401, INVALID_CLIENT)
-            return self._issue(None, app["uid"], refreshable=False)
+            return self._issue(app["owner_id"], app["uid"], refreshable=False)
         raise PlainError(400, {
             "error": "unsupported_grant_type",
             "error_description": "The authorization grant type is not supported by the authorization server.",
@@ -170,7 +193,7 @@ class Auth:
         row = self._db.one("SELECT * FROM access_tokens WHERE refresh_token = ? AND revoked_wall IS NULL",
                            (refresh_token,))
         if row is None:
-            raise PlainError(400, INVALID_GRANT)
+            raise PlainError(401, INVALID_GRANT)
         return self._issue(row["user_id"], row["application_uid"], refreshable=True, previous=refresh_token)
 
     def _issue(self, user_id: int | None, application_uid: str, *, refreshable: bool,
@@ -191,18 +214,44 @@ class Auth:
     # -- bearer check for /api ---------------------------------------------------------------
 
     def api_user(self, request: Request) -> ApiUser:
-        """No token: anonymous. A bad or expired token: Doorkeeper's 401 with an empty body."""
+        """The token's user, whether or not the token is current; anonymous without a known token.
+
+        Doorkeeper-protected actions refuse a missing, unknown, expired or revoked token with an
+        empty 401, except that a write by nobody at all gets ``require_login``'s JSON 401 first.
+        """
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer":
-            return ApiUser(None)
-        row = self._db.one("SELECT * FROM access_tokens WHERE token = ?", (token.strip(),))
-        if row is None or row["revoked_wall"] is not None or time.time() >= row["created_wall"] + row["expires_in"]:
-            raise PlainError(401, None, BAD_TOKEN_HEADERS)
-        if row["previous_refresh_token"]:
-            with self._db.write() as conn:
-                conn.execute(
-                    "UPDATE access_tokens SET revoked_wall = ? WHERE refresh_token = ? AND revoked_wall IS NULL",
-                    (time.time(), row["previous_refresh_token"]),
-                )
-                conn.execute("UPDATE access_tokens SET previous_refresh_token = NULL WHERE id = ?", (row["id"],))
-        return ApiUser(row["user_id"])
+        row = None
+        if scheme.lower() == "bearer":
+            row = self._db.one("SELECT * FROM access_tokens WHERE token = ?", (token.strip(),))
+        user = ApiUser(row["user_id"] if row else None)
+        if row is not None and row["previous_refresh_token"]:
+            self._revoke_previous(row)
+        refusal = self._refusal(row)
+        if refusal and _matches(AUTHORIZED, request) and not (user.user_id is None and _matches(WRITES, request)):
+            raise PlainError(401, None, [("WWW-Authenticate", f'Bearer realm="Panoptes", error="invalid_token", '
+                                                              f'error_description="{refusal}"')])
+        return user
+
+    @staticmethod
+    def _refusal(row) -> str | None:
+        """Why Doorkeeper would not accept this token (``AccessToken#accessible?``), or None."""
+        if row is None:
+            return TOKEN_UNKNOWN
+        if row["revoked_wall"] is not None:
+            return TOKEN_REVOKED
+        if time.time() >= row["created_wall"] + row["expires_in"]:
+            return TOKEN_EXPIRED
+        return None
+
+    def _revoke_previous(self, row) -> None:
+        """Doorkeeper revokes the refresh token a token was refreshed from on the new token's first use."""
+        with self._db.write() as conn:
+            conn.execute(
+                "UPDATE access_tokens SET revoked_wall = ? WHERE refresh_token = ? AND revoked_wall IS NULL",
+                (time.time(), row["previous_refresh_token"]),
+            )
+            conn.execute("UPDATE access_tokens SET previous_refresh_token = NULL WHERE id = ?", (row["id"],))
+
+
+def _matches(actions: tuple, request: Request) -> bool:
+    return any(method == request.method and path.fullmatch(request.path) for method, path in actions)

@@ -24,7 +24,8 @@ CREATE TABLE IF NOT EXISTS users (
     id INTEGER PRIMARY KEY AUTOINCREMENT, login TEXT NOT NULL UNIQUE COLLATE NOCASE, display_name TEXT NOT NULL,
     email TEXT, password_hash TEXT NOT NULL, ip TEXT, created_at REAL NOT NULL, updated_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS oauth_applications (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, uid TEXT NOT NULL UNIQUE, secret TEXT NOT NULL);
+    id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, uid TEXT NOT NULL UNIQUE, secret TEXT NOT NULL,
+    owner_id INTEGER);
 CREATE TABLE IF NOT EXISTS sessions (
     id TEXT PRIMARY KEY, csrf_token TEXT NOT NULL, user_id INTEGER, created_wall REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS access_tokens (
@@ -69,7 +70,7 @@ CREATE TABLE IF NOT EXISTS classifications (
     id INTEGER PRIMARY KEY AUTOINCREMENT, project_id INTEGER NOT NULL, workflow_id INTEGER NOT NULL,
     workflow_version TEXT NOT NULL, user_id INTEGER, user_ip TEXT NOT NULL, gold_standard INTEGER,
     expert TEXT, metadata TEXT NOT NULL, annotations TEXT NOT NULL, created_at REAL NOT NULL,
-    updated_at REAL NOT NULL);
+    updated_at REAL NOT NULL, completed INTEGER NOT NULL DEFAULT 1);
 CREATE INDEX IF NOT EXISTS classifications_workflow ON classifications (workflow_id);
 CREATE INDEX IF NOT EXISTS classifications_project ON classifications (project_id);
 CREATE TABLE IF NOT EXISTS classification_subjects (
@@ -116,6 +117,9 @@ ADDED_COLUMNS = (
     ("workflows", "completeness", "REAL NOT NULL DEFAULT 0"),
     ("subject_sets", "set_member_subjects_count", "INTEGER NOT NULL DEFAULT 0"),
     ("projects", "completeness", "REAL NOT NULL DEFAULT 0"),
+    # The application owner a client-credentials token acts as (auth.py); incomplete classifications.
+    ("oauth_applications", "owner_id", "INTEGER"),
+    ("classifications", "completed", "INTEGER NOT NULL DEFAULT 1"),
 )
 
 

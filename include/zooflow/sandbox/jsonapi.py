@@ -73,12 +73,16 @@ def etag_of_records(type_name: str, rows: list[sqlite3.Row]) -> str:
 
 
 def check_if_match(request: Request, current_etag: str) -> None:
-    """PUT and DELETE of a resource must carry the ETag of the record as it is now."""
+    """PUT and DELETE of a resource must carry the ETag of the record as it is now.
+
+    Panoptes (``lib/json_api_controller/precondition_check.rb``) compares the header with the current
+    ETag as one string, ``W/``-prefixed when the header is weak: no ``*``, no lists. Only a missing
+    header is a 428; an empty one is a mismatch.
+    """
     given = request.headers.get("If-Match")
-    if not given:
+    if given is None:
         raise ApiError(428, "Request requires If-Match header to be present")
-    candidates = [tag.strip().removeprefix("W/") for tag in given.split(",")]
-    if "*" not in candidates and current_etag.removeprefix("W/") not in candidates:
+    if given != (f"W/{current_etag}" if given.startswith("W/") else current_etag):
         raise ApiError(412, "JsonApiController::PreconditionFailed")
 
 
@@ -102,10 +106,22 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def paging(query: dict[str, str], max_page_size: int = MAX_PAGE_SIZE) -> tuple[int, int]:
+    """``page`` and ``page_size`` (capped, as kaminari's ``max_per_page`` does) of an index request."""
+    page = _positive_int(query.get("page", "1"))
+    return page, min(_positive_int(query.get("page_size", str(DEFAULT_PAGE_SIZE))), max_page_size)
+
+
+def listing(payload: dict) -> Response:
+    """An index answer: its ETag hashes the body (``generate_response_obj_etag``)."""
+    response = api_response(200, payload)
+    response.headers.append(("ETag", f'"{hashlib.md5(response.body).hexdigest()}"'))
+    return response
+
+
 def index(rt: ResourceType, db: Database, user: ApiUser, request: Request) -> Response:
     query = request.query
-    page = _positive_int(query.get("page", "1"))
-    page_size = min(_positive_int(query.get("page_size", str(DEFAULT_PAGE_SIZE))), rt.max_page_size)
+    page, page_size = paging(query, rt.max_page_size)
     clauses, args = [f"({rt.visible})"], [_uid(user)] * rt.visible.count("?")
     applied: dict[str, str] = {}
     for param, value in query.items():
@@ -135,9 +151,7 @@ def index(rt: ResourceType, db: Database, user: ApiUser, request: Request) -> Re
         "links": rt.links,
         "meta": {rt.name: _page_meta(rt, page, page_size, count, len(rows), sort, applied)},
     }
-    response = api_response(200, payload)
-    response.headers.append(("ETag", f'"{hashlib.md5(response.body).hexdigest()}"'))
-    return response
+    return listing(payload)
 
 
 def _page_meta(rt: ResourceType, page: int, page_size: int, count: int, on_page: int, sort: str | None,

@@ -51,7 +51,7 @@ def seed_demo(sb: Sandbox) -> dict[str, int]:
     user_id = sb.db.scalar("SELECT id FROM users WHERE login = ?", (DEMO_USER,))
     if user_id is None:
         user_id = sb.auth.create_user(DEMO_USER, DEMO_PASSWORD)
-    sb.auth.ensure_application("zooflow sandbox", DEMO_CLIENT_ID, DEMO_CLIENT_SECRET)
+    sb.auth.ensure_application("zooflow sandbox", DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, user_id)
     now = sb.now()
     with sb.db.write() as conn:
         project_id, _ = _find_or_insert(

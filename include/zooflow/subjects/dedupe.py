@@ -18,6 +18,7 @@ from panoptes_client import Project, Subject, SubjectSet
 from panoptes_client.panoptes import PanoptesAPIException
 
 from zooflow.errors import ConfigurationError
+from zooflow.panoptes import login_hint
 
 KEEP_CHOICES = ("oldest", "newest")
 UNLINK_BATCH = 100
@@ -81,7 +82,7 @@ def find_subject_set(subject_set_id: int | str) -> tuple[SubjectSet, str]:
         if "could not find" in str(exc).lower() or "not found" in str(exc).lower() or "404" in str(exc):
             raise ConfigurationError(
                 f"subject set {set_id} does not exist or is not visible to this login ({exc}); "
-                "check the id in the project builder and the connection's user"
+                f"check the id in the project builder and the connection's user; {login_hint('subject set')}"
             ) from None
         raise
     if subject_set is None:
