@@ -2,8 +2,9 @@
 
 A request passes, in order: admin routes (untouched by faults and not logged), injected latency,
 injected faults, the Panoptes routing rules (``/api`` needs the versioned Accept header, else 404;
-POST and PUT need a JSON Content-Type, else 415; a bearer token must be valid, else Doorkeeper's
-empty 401), the handler, and finally the request log.
+POST and PUT need a JSON Content-Type, else 415; the bearer token names the user, and only
+Doorkeeper-protected actions refuse one that is not current, see auth.py), the handler, and finally
+the request log.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from zooflow.sandbox.admin_api import PREFIX as ADMIN_PREFIX
 from zooflow.sandbox.admin_api import AdminApi
 from zooflow.sandbox.auth import Auth
 from zooflow.sandbox.blobstore import BlobStore
+from zooflow.sandbox.classification_api import ClassificationApi
 from zooflow.sandbox.clock import SandboxClock
 from zooflow.sandbox.counters import Counters
 from zooflow.sandbox.db import Database
@@ -67,7 +69,7 @@ class Sandbox:
         self.router = Router()
         self.auth.register(self.router)
         for part in (self.users, self.projects, self.workflows, self.subject_sets, self.subjects, self.statuses,
-                     self.exports):
+                     self.exports, ClassificationApi(self)):
             part.register(self.router)
         self.blobs.register(self.router, self.faults.download_limit)
         self.admin_router = Router()

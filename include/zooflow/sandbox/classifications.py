@@ -3,6 +3,8 @@
 Both simulated volunteers and the admin backfill call ``record``: it stores the annotation as the
 front end sends it (the answer *index* of the question task), the workflow version the volunteer
 saw, and front-end-like metadata, then bumps the subject's status and retires it at the limit.
+As in Panoptes' ``ClassificationLifecycle``, an incomplete classification (saved for later by a
+logged-in volunteer) counts towards nothing; and ``gold_standard`` is true or NULL, never false.
 """
 
 from __future__ import annotations
@@ -51,16 +53,19 @@ def front_end_metadata(rng: random.Random, finished_at: float, source: str) -> d
 
 
 def record(conn: sqlite3.Connection, retirement: Retirement, workflow: sqlite3.Row, subject_id: int,
-           answer: int | None, *, user_id: int | None, user_ip: str, at: float, metadata: dict) -> int:
+           answer: int | None, *, user_id: int | None, user_ip: str, at: float, metadata: dict,
+           completed: bool = True, gold_standard: bool = False) -> int:
     found = question_task(json.loads(workflow["tasks"]), workflow["first_task"])
     annotations = [{"task": found[0], "value": answer}] if found and answer is not None else []
     classification_id = conn.execute(
         "INSERT INTO classifications (project_id, workflow_id, workflow_version, user_id, user_ip, metadata, "
-        "annotations, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "annotations, created_at, updated_at, completed, gold_standard) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (workflow["project_id"], workflow["id"], f"{workflow['major_version']}.{workflow['minor_version']}",
-         user_id, user_ip, json.dumps(metadata), json.dumps(annotations), at, at),
+         user_id, user_ip, json.dumps(metadata), json.dumps(annotations), at, at, int(completed),
+         1 if gold_standard else None),
     ).lastrowid
     conn.execute("INSERT INTO classification_subjects (classification_id, subject_id) VALUES (?, ?)",
                  (classification_id, subject_id))
-    retirement.count_classification(conn, workflow, subject_id, at)
+    if completed:
+        retirement.count_classification(conn, workflow, subject_id, at)
     return classification_id

@@ -145,7 +145,9 @@ class Volunteers:
         """Classifications at given times (for backfill tests), counted towards retirement like any other.
 
         Each row: ``workflow_id``, ``subject_id``, ``answer`` (a label), ``created_at`` (ISO with offset),
-        optional ``user_login`` (an account is made when unknown; anonymous when absent).
+        optional ``user_login`` (an account is made when unknown; anonymous when absent), optional
+        ``completed`` (false: saved for later, which Panoptes allows logged-in volunteers only) and
+        ``gold_standard`` (true: by the project's owner, Panoptes' check that the classifier is an expert).
         """
         rng = random.Random()
         ids = []
@@ -164,7 +166,21 @@ class Volunteers:
                     if not conn.execute("SELECT 1 FROM users WHERE login = ?", (login,)).fetchone():
                         self.sb.auth.create_user(login, secrets.token_hex(12))
                     user_id, ip = conn.execute("SELECT id, ip FROM users WHERE login = ?", (login,)).fetchone()
+                completed, gold_standard = row.get("completed", True) is not False, row.get("gold_standard") is True
+                _check_classifier(conn, workflow, user_id, completed, gold_standard)
                 ids.append(record(conn, self.sb.retirement, workflow, subject_id, answer_index(workflow, row["answer"]),
                                   user_id=user_id, user_ip=ip, at=at,
-                                  metadata=front_end_metadata(rng, at, "sandbox-backfill")))
+                                  metadata=front_end_metadata(rng, at, "sandbox-backfill"),
+                                  completed=completed, gold_standard=gold_standard))
         return ids
+
+
+def _check_classifier(conn: sqlite3.Connection, workflow: sqlite3.Row, user_id: int | None, completed: bool,
+                      gold_standard: bool) -> None:
+    """Panoptes' validations (``Classification``, ``ClassificationValidator#validate_gold_standard``)."""
+    if not completed and user_id is None:
+        raise ValueError("Only logged in users can store incomplete classifications (give a user_login)")
+    if gold_standard:
+        owner = conn.execute("SELECT owner_id FROM projects WHERE id = ?", (workflow["project_id"],)).fetchone()[0]
+        if user_id != owner:
+            raise ValueError("gold_standard: classifier is not a project expert (give the project owner's user_login)")
