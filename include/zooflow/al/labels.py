@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from typing import Any
 
 from zooflow.al.pool import cell_text
 from zooflow.errors import ConfigurationError
+from zooflow.exports.bounds import export_text
 
 POOL_KEY = "#pool_id"
 _EXAMPLES = 10  # malformed rows described in the report; the rest are only counted
@@ -191,24 +191,11 @@ def _export_rows(files: list[Path]) -> Iterator[dict[str, Any]]:
             table = pq.read_table(path, columns=[c for c in columns if c in pq.read_schema(path).names])
             yield from table.to_pylist()
             continue
-        csv.field_size_limit(sys.maxsize)  # drawing annotations can be megabytes
-        with open(path, "rb") as probe:
-            gzipped = probe.read(2) == b"\x1f\x8b"
-        if gzipped:
-            from isal import igzip
-
-            handle = igzip.open(path, "rt", encoding="utf-8", errors="replace", newline="")
-        else:
-            handle = open(path, encoding="utf-8", errors="replace", newline="")
-        try:
-            with handle:
-                reader = csv.DictReader(handle)
-                if reader.fieldnames is None or not {"annotations", "subject_data"} <= set(reader.fieldnames):
-                    raise ConfigurationError(
-                        f"{path} is not a classification export (it needs annotations and subject_data columns)")
-                yield from reader
-        except (OSError, EOFError) as exc:
-            raise ConfigurationError(f"{path} is damaged ({exc}); download or slice the export again") from None
+        with export_text(path, errors="replace") as (header, lines):
+            if not {"annotations", "subject_data"} <= set(header):
+                raise ConfigurationError(
+                    f"{path} is not a classification export (it needs annotations and subject_data columns)")
+            yield from csv.DictReader(lines, fieldnames=header)
 
 
 def _json(cell: Any, column: str) -> Any:

@@ -28,7 +28,6 @@ import csv
 import io
 import json
 import re
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -36,9 +35,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from isal import igzip
-
 from zooflow.errors import ConfigurationError
+from zooflow.excerpts import listing
+from zooflow.exports.bounds import export_text
 from zooflow.exports.layouts import CLASSIFICATION_COLUMNS, SUBJECT_COLUMNS
 from zooflow.files import atomic_write_bytes
 
@@ -92,28 +91,14 @@ class FlattenReport:
 
 
 def _rows(path: Path) -> Iterator[tuple[int, list[str], list[str]]]:
-    """(physical line, header, values) per record: UTF-8, no limit on a cell's size, ``.csv`` or
-    ``.csv.gz``. Bytes that are not UTF-8 come through as surrogates (see ``_not_utf8``)."""
-    csv.field_size_limit(sys.maxsize)
-    try:
-        with open(path, "rb") as probe:
-            gzipped = probe.read(2) == b"\x1f\x8b"
-    except FileNotFoundError:
-        raise ConfigurationError(f"export file {path} does not exist") from None
-    opener = igzip.open if gzipped else open
-    try:
-        with opener(path, "rt", encoding="utf-8", errors="surrogateescape", newline="") as handle:
-            reader = csv.reader(handle)
-            header = next(reader, None)
-            if not header:
-                raise ConfigurationError(f"{path} is empty: no header row")
-            header = [name.lstrip("\ufeff").strip() for name in header]
-            line = reader.line_num + 1
-            for values in reader:
-                yield line, header, values
-                line = reader.line_num + 1
-    except (OSError, EOFError) as exc:
-        raise ConfigurationError(f"{path} is damaged ({exc}); download the export again") from None
+    """(physical line, header, values) per record: UTF-8, ``.csv`` or ``.csv.gz``, within the bounds
+    of ``bounds.export_text``. Bytes that are not UTF-8 come through as surrogates (see ``_not_utf8``)."""
+    with export_text(path) as (header, lines):
+        reader = csv.reader(lines)
+        line = 2
+        for values in reader:
+            yield line, header, values
+            line = reader.line_num + 2
 
 
 _SURROGATE = re.compile("[\udc80-\udcff]")
@@ -138,7 +123,7 @@ def _kind(header: list[str]) -> str:
     if "tasks" in header and "strings" in header and "workflow_id" in header:
         return "workflows"
     raise ConfigurationError(
-        f"not a Panoptes classification, subject or workflows export (header starts {', '.join(header[:4])}); "
+        f"not a Panoptes classification, subject or workflows export (header starts {listing(header, 4)}); "
         f"flatten needs the columns {', '.join(CLASSIFICATION_COLUMNS)}"
     )
 
@@ -411,8 +396,8 @@ def flatten_export(
             report.quarantine_reasons[reason] += 1
             report.rows_quarantined += 1
     if kind is None:  # a header and no rows: still say what it is
-        with_header = next(iter(_header_only(path)), None)
-        kind = report.kind = _kind(with_header) if with_header else "classifications"
+        with export_text(path, errors="replace") as (header, _):
+            kind = report.kind = _kind(header)
     base = {"classifications": BASE_COLUMNS, "subjects": SUBJECT_BASE_COLUMNS, "workflows": WORKFLOW_TASK_COLUMNS}[kind]
     frame = pd.DataFrame(rows)
     columns = list(base) + sorted(c for c in frame.columns if c not in base)
@@ -442,12 +427,3 @@ def flatten_export(
         atomic_write_bytes(target, out.getvalue().encode("utf-8"))
         report.quarantine_file = str(target)
     return report
-
-
-def _header_only(path: Path) -> Iterator[list[str]]:
-    with open(path, "rb") as probe:
-        opener = igzip.open if probe.read(2) == b"\x1f\x8b" else open
-    with opener(path, "rt", encoding="utf-8", errors="replace", newline="") as handle:
-        header = next(csv.reader(handle), None)
-    if header:
-        yield [name.lstrip("\ufeff").strip() for name in header]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from zooflow.errors import ConfigurationError
+from zooflow.excerpts import listing
 
 CLASSIFICATION_COLUMNS = (
     "classification_id", "user_name", "user_id", "user_ip", "workflow_id", "workflow_name",
@@ -32,7 +33,7 @@ class Layout:
         if missing:
             raise ConfigurationError(
                 f"{source} is not a Panoptes {self.kind} export: column(s) {', '.join(missing)} missing "
-                f"(header starts {', '.join(header[:4])})"
+                f"(header starts {listing(header, 4)})"
             )
 
 

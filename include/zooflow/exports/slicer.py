@@ -49,6 +49,8 @@ import pyarrow.csv as pacsv
 from isal import igzip, isal_zlib
 
 from zooflow.errors import ConfigurationError
+from zooflow.excerpts import listing
+from zooflow.exports import bounds
 from zooflow.exports.layouts import CLASSIFICATION_COLUMNS, CLASSIFICATIONS, SUBJECT_COLUMNS, Layout, detect_layout
 from zooflow.exports.lines import align, line_starts, newlines_per_row
 from zooflow.exports.slice_spec import SliceSpec
@@ -162,6 +164,7 @@ class _Source:
         if gzipped:
             self.reader = _gzip_reader(self.raw)
         self.pending = b""  # bytes read with the header but not yet handed out
+        self.offset = 0  # where ``pending`` starts in the (uncompressed) file
         self._free: list[bytearray] = []
         self._queue: queue.Queue = queue.Queue(self.READ_AHEAD)
         self._stop = threading.Event()
@@ -184,28 +187,16 @@ class _Source:
         return done
 
     def header(self) -> tuple[list[str], bytes]:
-        """The header row (parsed, and as bytes with its line break), or a clear error."""
-        data = b""
-        while b"\n" not in data:
-            block = bytearray(1 << 16)
-            got = self._read_into(memoryview(block))
-            if not got:
-                break
-            data += bytes(block[:got])
-        end = data.find(b"\n")
-        line = data if end < 0 else data[: end + 1]
-        self.pending = data[len(line):]
-        if line.startswith(b"\xef\xbb\xbf"):  # a byte-order mark left by a spreadsheet
-            line = line[3:]
-        try:
-            header = next(csv.reader(io.StringIO(line.decode("utf-8"))), [])
-        except UnicodeDecodeError:
-            raise ConfigurationError(f"the header of {self.path} is not UTF-8 text") from None
-        if not header or header == [""]:
-            raise ConfigurationError(f"{self.path} is empty: no header row")
-        if not line.endswith(b"\n"):
-            line += b"\n"
-        return [name.strip() for name in header], line
+        """The header row (parsed, and as bytes with its line break), read and checked within the
+        bounds of ``bounds.read_header`` before anything is sized by it."""
+        header = bounds.read_header(self._read, self.path)
+        self.pending = header.rest
+        self.offset = header.size
+        return header.names, header.line
+
+    def _read(self, size: int) -> bytes:
+        block = bytearray(size)
+        return bytes(block[: self._read_into(memoryview(block))])
 
     def chunks(self):
         """Chunks in file order (the last one flagged); a damaged file raises here."""
@@ -250,10 +241,13 @@ class _Source:
                     self._put(None)
                     return
                 cut = self._cut(view[:total])
+                if not cut and total > bounds.MAX_LINE_BYTES:
+                    raise bounds.line_too_long(self.path, f"the line at byte {self.offset:,} (uncompressed)")
                 tail = bytes(view[cut:total])
                 view.release()
                 if cut:
                     self._put(_Chunk(buffer, cut, False))
+                    self.offset += cut
         except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
             self._put(exc)
 
@@ -919,7 +913,8 @@ def slice_export(
         header, header_line = source_bytes.header()
         layout = detect_layout(header, str(path))
         if len(set(header)) != len(header):
-            raise ConfigurationError(f"{path} has duplicate column names: {header}")
+            raise ConfigurationError(f"{path} has duplicate column names ({listing(name for name, count in Counter(header).items() if count > 1)}); "
+                                     "rename or remove the copies")
         report = SliceReport(source=str(path), kind=layout.kind, spec=spec.to_dict())
         plan = _Plan.make(header, layout, spec)
         masks = _Masks(spec, layout, plan.id_column)
@@ -978,6 +973,8 @@ def _run(source: _Source, plan: _Plan, masks: _Masks, partitions: _Partitions, q
                 if scanned.carry_from is not None:
                     # The next chunk starts inside this chunk's last record: scan it again with it.
                     tail = bytes(chunk.data[scanned.carry_from:])
+                    if len(tail) > bounds.MAX_LINE_BYTES:
+                        raise bounds.line_too_long(source.path, f"the record that starts on line {line + scanned.lines:,}")
                     following = pending.popleft()[0] if pending else (None if exhausted else next(chunks, None))
                     if following is None:
                         exhausted = True
