@@ -82,7 +82,7 @@ class PlanRoundOperator(_RoundOperator):
             "resuming": current is not None and not current.get("uploaded_at"),
             "current_batch_sets": batch["sets"],
             "batch_subjects": batch["subjects"],
-            "expected_subjects": batch["expected_subjects"],
+            "expected_subjects": batch["expected_subjects"] or 0,  # 0: unknown (Airflow finds no XCom of None)
             "retirement_mode": config.retirement_mode,
         }
         for key in ("workflow_id", "current_batch_sets", "batch_subjects", "expected_subjects", "retirement_mode"):

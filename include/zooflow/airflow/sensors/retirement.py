@@ -56,5 +56,5 @@ class BatchRetiredSensor(PanoptesCheckSensor):
 
 
 def _count(value: Any) -> int | None:
-    """A templated count: None when the plan had none (rounds recorded before counts were kept)."""
-    return None if value in (None, "", "None") else int(value)
+    """A templated count; 0 or nothing when the plan had none (rounds recorded before counts were kept)."""
+    return int(value) if value not in (None, "", "None") and int(value) > 0 else None
