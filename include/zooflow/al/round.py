@@ -22,14 +22,15 @@ from pathlib import Path
 from typing import Any
 
 import joblib
-import yaml
 
 from zooflow.al.labels import consensus_from_export
 from zooflow.al.learner import DEFAULT_STRATEGY, STRATEGIES, make_estimator, metrics, select_batch
 from zooflow.al.pool import load_pool
 from zooflow.al.render import load_renderer
 from zooflow.al.state import RoundState
+from zooflow.config_files import load_mapping
 from zooflow.errors import ConfigurationError
+from zooflow.excerpts import excerpt, listing
 from zooflow.files import atomic_write_bytes, atomic_write_json
 from zooflow.subjects.upload import UploadItem, UploadReport, upload_subjects
 
@@ -73,29 +74,24 @@ class RoundConfig:
 
     @classmethod
     def load(cls, path: str | Path | None, overrides: dict[str, Any] | None = None) -> RoundConfig:
-        data: dict[str, Any] = {}
-        if path:
-            try:
-                data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-            except FileNotFoundError:
-                raise ConfigurationError(f"active-learning config {path} does not exist") from None
-            except yaml.YAMLError as exc:
-                raise ConfigurationError(f"active-learning config {path} is not valid YAML: {exc}") from None
+        data = load_mapping(path, "active-learning config") if path else {}
         data |= {k: v for k, v in (overrides or {}).items() if v not in (None, "")}
         known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
+        unknown = sorted(map(str, set(data) - known))
         if unknown:
-            raise ConfigurationError(f"unknown active-learning setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+            raise ConfigurationError(f"unknown active-learning setting(s) {listing(unknown)}; known: {', '.join(sorted(known))}")
         for required in ("pool", "workflow_id"):
             if not data.get(required):
                 raise ConfigurationError(f"the active-learning config needs {required!r}")
+        if not isinstance(data["pool"], (str, Path)):
+            raise ConfigurationError(f"the active-learning setting pool must be a file path, not {excerpt(repr(data['pool']))}")
         data["pool"] = Path(data["pool"]).expanduser()
         if path and not data["pool"].is_absolute():
             data["pool"] = Path(path).parent / data["pool"]
         try:
             return cls(**data | {"workflow_id": int(data["workflow_id"])})
         except (TypeError, ValueError) as exc:
-            raise ConfigurationError(f"bad active-learning setting: {exc}") from None
+            raise ConfigurationError(f"bad active-learning setting: {excerpt(exc, 200)}") from None
 
     def to_dict(self) -> dict[str, Any]:
         return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}

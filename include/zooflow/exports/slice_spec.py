@@ -14,7 +14,9 @@ from datetime import date, datetime, time, timezone
 from pathlib import Path
 from typing import Any
 
+from zooflow.config_files import load_mapping
 from zooflow.errors import ConfigurationError
+from zooflow.excerpts import excerpt, listing
 
 ROW_CHOICES = ("exclude", "only", "include")
 FORMATS = ("csv", "parquet")
@@ -24,7 +26,7 @@ def parse_version(text: str) -> tuple[int, int]:
     """``"13.19"`` -> ``(13, 19)``: workflow versions are major.minor numbers, not decimals."""
     match = re.fullmatch(r"\s*(\d+)(?:\.(\d+))?\s*", str(text))
     if not match:
-        raise ConfigurationError(f"workflow version {text!r} is not of the form MAJOR.MINOR (for example 13.19)")
+        raise ConfigurationError(f"workflow version {excerpt(repr(text))} is not of the form MAJOR.MINOR (for example 13.19)")
     return int(match.group(1)), int(match.group(2) or 0)
 
 
@@ -40,7 +42,7 @@ def parse_utc(text: str | date | datetime) -> datetime:
             value = datetime.fromisoformat(raw)
         except ValueError:
             raise ConfigurationError(
-                f"{text!r} is not a UTC date or datetime; use 2025-01-31 or 2025-01-31T12:00:00Z"
+                f"{excerpt(repr(text))} is not a UTC date or datetime; use 2025-01-31 or 2025-01-31T12:00:00Z"
             ) from None
     if value.tzinfo is None:
         return value.replace(tzinfo=timezone.utc)
@@ -51,23 +53,23 @@ def parse_id_range(text: str | Sequence[int]) -> tuple[int, int]:
     """``"100-200"`` (inclusive at both ends), ``"150"``, or a two-item list."""
     if isinstance(text, (list, tuple)):
         if len(text) != 2:
-            raise ConfigurationError(f"subject id range {text!r} needs exactly two ends")
+            raise ConfigurationError(f"subject id range {excerpt(repr(text))} needs exactly two ends")
         low, high = text
     else:
         match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", str(text))
         if not match:
-            raise ConfigurationError(f"subject id range {text!r} is not of the form A-B (for example 1000-1999)")
+            raise ConfigurationError(f"subject id range {excerpt(repr(text))} is not of the form A-B (for example 1000-1999)")
         low, high = match.group(1), match.group(2) or match.group(1)
     low, high = int(low), int(high)
     if low > high:
-        raise ConfigurationError(f"subject id range {text!r} is empty: {low} > {high}")
+        raise ConfigurationError(f"subject id range {excerpt(repr(text))} is empty: {low} > {high}")
     return low, high
 
 
 def _choice(name: str, value: str) -> str:
     value = str(value).strip().lower()
     if value not in ROW_CHOICES:
-        raise ConfigurationError(f"{name} must be one of {', '.join(ROW_CHOICES)}, not {value!r}")
+        raise ConfigurationError(f"{name} must be one of {', '.join(ROW_CHOICES)}, not {excerpt(repr(value))}")
     return value
 
 
@@ -92,17 +94,19 @@ class SliceSpec:
             )
         unknown = set(self.formats) - set(FORMATS)
         if unknown or not self.formats:
-            raise ConfigurationError(f"output formats must be among {', '.join(FORMATS)}; got {sorted(unknown) or 'none'}")
+            raise ConfigurationError(f"output formats must be among {', '.join(FORMATS)}; got {listing(sorted(unknown)) or 'none'}")
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any] | None) -> SliceSpec:
         """From YAML or Params. Keys: workflow_ids, min_workflow_version, subject_ids (list of A-B),
         subject_set_ids, since, until, gold, expert, formats. Unknown keys are an error, not ignored."""
+        if data is not None and not isinstance(data, Mapping):
+            raise ConfigurationError(f"a slice spec is a mapping of keys to values, not a {type(data).__name__}")
         data = dict(data or {})
         known = {"workflow_ids", "min_workflow_version", "subject_ids", "subject_set_ids", "since", "until", "gold", "expert", "formats"}
-        unknown = sorted(set(data) - known)
+        unknown = sorted(map(str, set(data) - known))
         if unknown:
-            raise ConfigurationError(f"unknown slice spec key(s) {', '.join(unknown)}; known keys: {', '.join(sorted(known))}")
+            raise ConfigurationError(f"unknown slice spec key(s) {listing(unknown)}; known keys: {', '.join(sorted(known))}")
 
         def ints(key: str) -> tuple[int, ...]:
             values = data.get(key) or []
@@ -111,10 +115,10 @@ class SliceSpec:
             try:
                 return tuple(int(v) for v in values)
             except (TypeError, ValueError):
-                raise ConfigurationError(f"{key} must be a list of whole numbers, not {values!r}") from None
+                raise ConfigurationError(f"{key} must be a list of whole numbers, not {excerpt(repr(values))}") from None
 
         ranges = data.get("subject_ids") or []
-        if isinstance(ranges, str):
+        if isinstance(ranges, (str, int)):
             ranges = [ranges]
         formats = data.get("formats") or FORMATS
         return cls(
@@ -126,22 +130,12 @@ class SliceSpec:
             until=parse_utc(data["until"]) if data.get("until") else None,
             gold=_choice("gold", data.get("gold") or "exclude"),
             expert=_choice("expert", data.get("expert") or "include"),
-            formats=tuple([formats] if isinstance(formats, str) else formats),
+            formats=tuple(str(f) for f in ([formats] if isinstance(formats, str) else formats)),
         )
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> SliceSpec:
-        import yaml  # here, not at the top: the slice path itself needs no YAML
-
-        try:
-            data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigurationError(f"slice spec file {path} does not exist") from None
-        except yaml.YAMLError as exc:
-            raise ConfigurationError(f"slice spec file {path} is not valid YAML: {exc}") from None
-        if data is not None and not isinstance(data, Mapping):
-            raise ConfigurationError(f"slice spec file {path} must hold a mapping of keys to values")
-        return cls.from_mapping(data)
+        return cls.from_mapping(load_mapping(path, "slice spec file"))
 
     def with_window(self, since: datetime | None, until: datetime | None) -> SliceSpec:
         """The same spec over another created_at window (a run's data interval)."""
