@@ -231,11 +231,14 @@ def test_src_urls_expire_and_a_fresh_describe_fixes_them(owner, project, admin, 
     assert b"Signed expiry time" in stale.content
 
 
-def test_exports_need_the_owner(sandbox, owner, project, stranger) -> None:
+def test_exports_need_the_owner(sandbox, owner, project, stranger, admin) -> None:
+    """Without a login the request meets projects_controller.rb's ``require_authentication``: Doorkeeper's empty 401,
+    which the client returns as None."""
     project.generate_export("classifications")
+    since = admin.last_request_id()
     with Panoptes(endpoint=sandbox.endpoint):
-        with pytest.raises(PanoptesAPIException, match="You must be logged in"):
-            Project(project.raw, project.etag).generate_export("classifications")
+        assert Project(project.raw, project.etag).generate_export("classifications") is None
+    assert [(r["status"], r["bytes"]) for r in admin.requests(since_id=since)] == [(401, 0)]
     with stranger:
         with pytest.raises(PanoptesAPIException, match=f"Could not find project with id='{project.id}'"):
             Project(project.raw, project.etag).generate_export("classifications")
