@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from zooflow.errors import ConfigurationError
+from zooflow.excerpts import excerpt, listing
 from zooflow.subjects.upload import ALLOWED_MIME, UploadItem
 
 MAX_BYTES = 1_000_000  # the Zooniverse project builder's limit per media file
@@ -35,6 +36,14 @@ def _media_type(value: str) -> str | None:
     return mime if mime in ALLOWED_MIME else None
 
 
+def _size(file: Path) -> int | None:
+    """The file's size, or None when there is no such file (a name too long for the file system included)."""
+    try:
+        return file.stat().st_size if file.is_file() else None
+    except OSError:
+        return None
+
+
 def read_manifest(path: str | Path, *, key_column: str | None = None, allow_missing: bool = False,
                   max_bytes: int = MAX_BYTES) -> Manifest:
     """The manifest's rows as upload items, keyed by ``key_column`` (default: the first file or URL column)."""
@@ -53,11 +62,12 @@ def read_manifest(path: str | Path, *, key_column: str | None = None, allow_miss
     if not media_columns:
         raise ConfigurationError(
             f"manifest {path} has no column of media files or URLs (.png, .jpg, .gif, .svg, .mp3, .mp4, .txt, .json); "
-            f"columns are: {', '.join(columns)}"
+            f"columns are: {listing(columns, 20)}"
         )
     key = key_column or media_columns[0]
     if key not in columns:
-        raise ConfigurationError(f"manifest {path} has no column {key!r} to match subjects on; columns are: {', '.join(columns)}")
+        raise ConfigurationError(
+            f"manifest {path} has no column {excerpt(repr(key))} to match subjects on; columns are: {listing(columns, 20)}")
     folder = path.parent.resolve()
     outside, missing, too_big, items, skipped = [], [], [], [], []
     for number, row in enumerate(rows, start=2):
@@ -70,11 +80,11 @@ def read_manifest(path: str | Path, *, key_column: str | None = None, allow_miss
             file = (folder / value).resolve()
             if not file.is_relative_to(folder):
                 outside.append(f"line {number}: {value}")
-            elif not file.is_file():
+            elif (size := _size(file)) is None:
                 missing.append(f"line {number}: {value}")
                 row_missing = True
-            elif file.stat().st_size > max_bytes:
-                too_big.append(f"line {number}: {value} ({file.stat().st_size / 1e6:.1f} MB)")
+            elif size > max_bytes:
+                too_big.append(f"line {number}: {value} ({size / 1e6:.1f} MB)")
             files.append(file)
         if row_missing and allow_missing:
             skipped.append(row[key])
@@ -82,13 +92,17 @@ def read_manifest(path: str | Path, *, key_column: str | None = None, allow_miss
         items.append(UploadItem(key=str(row[key]), metadata=dict(row), files=tuple(files), urls=tuple(urls)))
     problems = []
     if outside:
-        problems.append(f"{len(outside)} file(s) lie outside the manifest's folder {folder} (no ../ or absolute paths): "
-                        + "; ".join(outside[:10]))
+        problems.append(f"{len(outside):,} file(s) lie outside the manifest's folder {folder} (no ../ or absolute paths): "
+                        + listing(outside, 10, separator="; "))
     if missing and not allow_missing:
-        problems.append(f"{len(missing)} file(s) are missing (allow missing files to upload the rest): " + "; ".join(missing[:20]))
+        problems.append(f"{len(missing):,} file(s) are missing (allow missing files to upload the rest): "
+                        + listing(missing, 20, separator="; "))
     if too_big:
-        problems.append(f"{len(too_big)} file(s) exceed the {max_bytes / 1e6:.1f} MB upload limit; shrink them: "
-                        + "; ".join(too_big[:10]))
+        problems.append(f"{len(too_big):,} file(s) exceed the {max_bytes / 1e6:.1f} MB upload limit; shrink them: "
+                        + listing(too_big, 10, separator="; "))
+    if not problems and not items:
+        problems.append(f"every row's files are missing ({len(missing):,} file(s): {listing(missing, 20, separator='; ')}), "
+                        f"so there is nothing to upload; put the files in {folder} or fix their paths")
     if problems:
-        raise ConfigurationError(f"manifest {path}: " + " | ".join(problems) + ". Nothing was uploaded.")
+        raise ConfigurationError(f"manifest {path}: " + " | ".join(problems) + ". Nothing was created or uploaded.")
     return Manifest(tuple(items), key, tuple(skipped))
