@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from zooflow.errors import ConfigurationError
+from zooflow.excerpts import listing
 
 SUFFIXES = (".csv", ".csv.gz", ".parquet")
-_SHOWN = 5  # examples named in an error message
 
 
 @dataclass(frozen=True, eq=False)
@@ -52,7 +52,7 @@ class Pool:
         if missing:
             raise ConfigurationError(
                 f"{len(missing)} pool id(s) are not in {self.path} (column {self.id_column!r}), e.g. "
-                f"{_examples(missing)}; use the pool file the ids were uploaded from")
+                f"{listing(missing, quote=True)}; use the pool file the ids were uploaded from")
         return np.fromiter((self._rows[pool_id] for pool_id in wanted), dtype=np.int64, count=len(wanted))
 
 
@@ -97,7 +97,7 @@ def pool_from_frame(frame, source: Path, *, id_column: str = "id", label_column:
     """Check a pool table and turn it into a ``Pool``; ``source`` is named in errors and kept as ``path``."""
     if id_column not in frame.columns:
         raise ConfigurationError(
-            f"pool file {source} has no id column {id_column!r} (columns: {_examples(list(frame.columns))}); "
+            f"pool file {source} has no id column {id_column!r} (columns: {listing(frame.columns, quote=True)}); "
             f"name the right one with id_column")
     if label_column and label_column not in frame.columns:
         raise ConfigurationError(
@@ -143,7 +143,7 @@ def _ids(column, source: Path, id_column: str) -> np.ndarray:
     if duplicates:
         raise ConfigurationError(
             f"pool file {source}: {len(duplicates)} id(s) appear more than once in {id_column!r}, e.g. "
-            f"{_examples(duplicates)}; ids must be unique (they name subjects across rounds)")
+            f"{listing(duplicates, quote=True)}; ids must be unique (they name subjects across rounds)")
     return np.array(ids, dtype=str)
 
 
@@ -164,14 +164,14 @@ def _feature_names(frame, source: Path, id_column: str, label_column: str | None
         raise ConfigurationError(f"feature_columns for {source} is empty; name at least one column or leave it out")
     absent = [c for c in names if c not in frame.columns]
     if absent:
-        raise ConfigurationError(f"pool file {source} has no feature column(s) {_examples(absent)}; fix feature_columns")
+        raise ConfigurationError(f"pool file {source} has no feature column(s) {listing(absent, quote=True)}; fix feature_columns")
     clash = [c for c in names if c in reserved]
     if clash:
-        raise ConfigurationError(f"{_examples(clash)} cannot be both a feature and the id or label column")
+        raise ConfigurationError(f"{listing(clash, quote=True)} cannot be both a feature and the id or label column")
     text = [c for c in names if not pd.api.types.is_numeric_dtype(frame[c])]
     if text:
         raise ConfigurationError(
-            f"pool file {source}: feature column(s) {_examples(text)} are not numeric; "
+            f"pool file {source}: feature column(s) {listing(text, quote=True)} are not numeric; "
             f"convert them to numbers or leave them out of feature_columns")
     return names
 
@@ -183,10 +183,5 @@ def _features(features, source: Path) -> np.ndarray:
         columns = [name for name, count in zip(features.columns, bad.sum(axis=0)) if count]
         raise ConfigurationError(
             f"pool file {source}: {int(bad.any(axis=1).sum())} row(s) have empty, NaN or infinite features in "
-            f"{_examples(columns)}; fill or drop those rows, or leave the columns out with feature_columns")
+            f"{listing(columns, quote=True)}; fill or drop those rows, or leave the columns out with feature_columns")
     return X
-
-
-def _examples(values: list[str]) -> str:
-    shown = ", ".join(repr(v) for v in values[:_SHOWN])
-    return shown + (f" and {len(values) - _SHOWN} more" if len(values) > _SHOWN else "")
