@@ -3,9 +3,10 @@
 Only wiring lives here; what is listed and how it reads comes from ``zooflow.catalog``:
 
 - ``fastapi_apps``: a small FastAPI app mounted by the api-server at ``/zooniverse``. ``/zooniverse/``
-  is the page (projects, recent exports with age, size and state, active-learning rounds, recent
-  runs, reports), ``/zooniverse/runs/<dag_id>/<run_id>`` one run's summary, and
-  ``/zooniverse/files/<path>`` a report (HTML), JSON record or PNG under ``$ZOOFLOW_DATA_ROOT/projects``
+  is the page (recent failed runs with their error, from Airflow's database and task logs; then
+  projects, recent exports with age, size and state, active-learning rounds, recent runs, reports), ``/zooniverse/runs/<dag_id>/<run_id>`` one run's summary, and
+  ``/zooniverse/files/<path>`` a report (HTML), JSON record, PNG, or a CSV/Parquet file a report links,
+  under ``$ZOOFLOW_DATA_ROOT/projects``
   (nothing else: no ``..``, no hidden files, no symlink leading out).
 - ``external_views``: a top-level "Zooniverse" entry in the UI's navigation that shows the page
   inside the UI (an iframe the UI keeps in step with its own address bar), and a "Zooniverse" tab
@@ -36,6 +37,7 @@ from airflow.plugins_manager import AirflowPlugin
 
 from zooflow.catalog import (
     AL_DAG,
+    REPORT_DAGS,
     SERVED_SUFFIXES,
     build_catalog,
     render_catalog,
@@ -44,10 +46,12 @@ from zooflow.catalog import (
     run_summary,
 )
 from zooflow.errors import ConfigurationError
+from zooflow.failed_runs import recent_failed_runs, render_failed_runs
 from zooflow.paths import DataRoot, data_root_setting, display_root
 
 URL_PREFIX = "/zooniverse"
 ZOONIVERSE_DAGS = ("zooniverse_exports", AL_DAG)
+FAILURE_DAGS = tuple(dict.fromkeys((*ZOONIVERSE_DAGS, *REPORT_DAGS.values())))  # every zooflow DAG's failures are listed
 # A report is HTML someone else's code wrote; served from Airflow's own origin it could script the UI.
 # Sandboxed it gets an opaque origin: it may run its own scripts but reaches neither the UI nor its API.
 REPORT_HEADERS = {"Content-Security-Policy": "sandbox allow-scripts allow-popups", "X-Content-Type-Options": "nosniff"}
@@ -66,14 +70,18 @@ async def _user(request: Request, bearer: HTTPAuthorizationCredentials | None = 
     return await get_user(request, None, bearer)
 
 
-def _may_read_runs(user: Any, dag_ids: tuple[str, ...]) -> None:
+def _readable(user: Any, dag_ids: tuple[str, ...]) -> tuple[str, ...]:
+    """Those of ``dag_ids`` whose runs the user may read."""
     from airflow.api_fastapi.app import get_auth_manager
     from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
 
     manager = get_auth_manager()
-    refused = [dag_id for dag_id in dag_ids
-               if not manager.is_authorized_dag(method="GET", access_entity=DagAccessEntity.RUN,
-                                                details=DagDetails(id=dag_id), user=user)]
+    return tuple(dag_id for dag_id in dag_ids if manager.is_authorized_dag(
+        method="GET", access_entity=DagAccessEntity.RUN, details=DagDetails(id=dag_id), user=user))
+
+
+def _may_read_runs(user: Any, dag_ids: tuple[str, ...]) -> None:
+    refused = [dag_id for dag_id in dag_ids if dag_id not in _readable(user, dag_ids)]
     if refused:
         raise HTTPException(status_code=403, detail=f"you may not read the runs of {', '.join(refused)}")
 
@@ -119,11 +127,13 @@ def _no_local_root(label: str) -> HTMLResponse:
 
 
 @app.get("/", response_class=HTMLResponse)
-def page(request: Request, _: Any = Depends(_zooflow_reader)) -> HTMLResponse:
+def page(request: Request, user: Any = Depends(_zooflow_reader)) -> HTMLResponse:
     root, label = _data_root()
     if root is None:
         return _no_local_root(label)
-    return HTMLResponse(render_catalog(build_catalog(root), _file_href(request), data_root_label=label),
+    catalog = build_catalog(root)
+    failed = render_failed_runs(recent_failed_runs(_readable(user, FAILURE_DAGS)), catalog.generated_at)
+    return HTMLResponse(render_catalog(catalog, _file_href(request), data_root_label=label, first=failed),
                         headers={"Cache-Control": "no-store"})
 
 
