@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -25,10 +27,9 @@ READERS = {
 }
 # Runs the CLI as the only child of a fresh interpreter, so RUSAGE_CHILDREN's peak is the CLI's alone.
 MEASURE = """
-import json, resource, subprocess, sys, time
-started = time.monotonic()
+import json, resource, subprocess, sys
 done = subprocess.run(sys.argv[1:], capture_output=True, text=True)
-print(json.dumps({"seconds": time.monotonic() - started, "returncode": done.returncode, "stderr": done.stderr,
+print(json.dumps({"returncode": done.returncode, "stderr": done.stderr,
                   "peak_kib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))
 """
 
@@ -46,14 +47,21 @@ def export_with(path: Path, extra_columns: int = 0, cell: bytes | None = None) -
     return path
 
 
-def test_a_two_million_column_header_is_refused_by_the_cli_in_seconds_and_little_memory(tmp_path):
+def test_a_two_million_column_header_is_refused_at_once_and_in_little_memory(tmp_path):
+    """Timed in this process, where the imports are done: the CLI's own start-up takes seconds on a
+    busy machine, and is not what the bound is about. Memory is the CLI's peak, start-up included."""
     path = export_with(tmp_path / "wide.csv", extra_columns=2_000_000)
+    for reader in READERS.values():
+        started = time.monotonic()
+        with pytest.raises(ConfigurationError, match="header line is longer than 65,536 bytes"):
+            reader(path, tmp_path / "out")
+        assert time.monotonic() - started < 5
     command = [sys.executable, "-m", "zooflow", "export", "slice", str(path), "--out", str(tmp_path / "out")]
     measured = json.loads(subprocess.run([sys.executable, "-c", MEASURE, *command], capture_output=True, text=True,
                                          check=True, timeout=120).stdout)
     assert measured["returncode"] == 2, measured["stderr"]
-    assert str(path) in measured["stderr"] and "header line is longer than 65,536 bytes" in measured["stderr"]
-    assert measured["seconds"] < 5, measured
+    assert re.search(rf"{path} is not an export .* they already name [\d,]+ columns\), where a Panoptes export has 11",
+                     measured["stderr"]), measured["stderr"]
     assert measured["peak_kib"] < 500 * 1024, measured
     assert not (tmp_path / "out").exists()
 

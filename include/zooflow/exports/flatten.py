@@ -355,8 +355,6 @@ def flatten_export(
     subject row, workflows exports one row per workflow version and task. Meant for slices: the
     table is built in memory before it is written atomically.
     """
-    import pandas as pd  # here, not at the top: importing this module (the CLI, the DAG) stays cheap
-
     path, out_base = Path(source), Path(out_base)
     for suffix in (".csv", ".parquet"):
         if out_base.with_suffix(suffix).resolve() == path.resolve():
@@ -398,6 +396,8 @@ def flatten_export(
     if kind is None:  # a header and no rows: still say what it is
         with export_text(path, errors="replace") as (header, _):
             kind = report.kind = _kind(header)
+    import pandas as pd  # here, once the rows are read: importing this module (the CLI, the DAG) stays cheap
+
     base = {"classifications": BASE_COLUMNS, "subjects": SUBJECT_BASE_COLUMNS, "workflows": WORKFLOW_TASK_COLUMNS}[kind]
     frame = pd.DataFrame(rows)
     columns = list(base) + sorted(c for c in frame.columns if c not in base)
