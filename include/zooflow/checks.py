@@ -9,6 +9,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from zooflow.errors import ZooflowError
+
+
+class WaitEnded(ZooflowError):
+    """What a check waits for has ended without success (an export marked ``failed``) and never will
+    be done: the wait stops at once, without retries, with this message."""
+
 
 @dataclass(frozen=True)
 class Check:

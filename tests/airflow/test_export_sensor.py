@@ -9,7 +9,7 @@ from airflow.dag_processing.dagbag import DagBag
 from airflow.models.taskreschedule import TaskReschedule
 from airflow.utils.session import create_session
 from sqlalchemy import select
-from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout, TaskDeferred
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSensorTimeout, TaskDeferred
 
 from zooflow.airflow.sensors.export import ExportReadySensor
 from zooflow.airflow.triggers.panoptes import PanoptesCheckTrigger
@@ -44,7 +44,7 @@ def test_defers_to_the_trigger_while_the_export_is_building(fresh_request) -> No
     trigger = deferred.value.trigger
     assert isinstance(trigger, PanoptesCheckTrigger) and deferred.value.method_name == "execute_complete"
     assert trigger.check == "zooflow.exports.media.export_ready_check"
-    assert trigger.check_kwargs == {"target": TARGET, "requested_at": fresh_request["requested_at"]}
+    assert trigger.check_kwargs == {"target": TARGET, "requested_at": fresh_request["requested_at"], "outcome": fresh_request}
     assert 590 < trigger.end_time - time.time() <= 600 and trigger.poll_interval == 5
 
 
@@ -64,8 +64,11 @@ def test_events_become_results_or_clear_failures(fresh_request) -> None:
     sensor = ExportReadySensor(task_id="wait", request=fresh_request, timeout=7200)
     ok = {"status": "success", "done": True, "state": "ready", "detail": {"media_id": "3"}}
     assert sensor.execute_complete({}, ok) == {"done": True, "state": "ready", "detail": {"media_id": "3"}}
-    with pytest.raises(AirflowSensorTimeout, match=r"still 'creating' after 2\.0 h\. Panoptes never reports a failed export"):
+    with pytest.raises(AirflowSensorTimeout, match=r"still 'creating' after 2\.0 h\. Panoptes' rate limiter may have dropped"):
         sensor.execute_complete({}, {"status": "timeout", "state": "creating"})
+    with pytest.raises(AirflowFailException, match="^the project 1 subjects export requested at .* ended 'failed'"):
+        sensor.execute_complete({}, {"status": "ended", "message": "the project 1 subjects export requested at "
+                                                                   "2026-01-01 00:00 UTC ended 'failed'"})
     with pytest.raises(AirflowException, match="waiting on Panoptes failed: ConnectionError"):
         sensor.execute_complete({}, {"status": "error", "message": "ConnectionError: refused"})
 

@@ -126,8 +126,8 @@ def test_stuck_export_times_out_with_the_clear_message(airflow_db, env, sandbox,
     wait, _ = xcom(run, "classifications.wait")
     assert wait.state == "failed" and wait.try_number == 1  # a timeout is final: no retries
     output = capfd.readouterr()
-    assert "Panoptes never reports a failed export" in output.out + output.err
-    assert "request again once 24 h have passed" in output.out + output.err
+    assert "is still 'creating' after 0.0 h. Panoptes' rate limiter may have dropped it" in output.out + output.err
+    assert "A new request will be allowed from " in output.out + output.err
 
 
 def blob_sha(sandbox) -> str:

@@ -90,8 +90,9 @@ def test_export_stuck_in_creating_fails_clearly_and_keeps_the_last_good_export(e
     run = export_run(world, load, export_types=["classifications"], wait_timeout_minutes=0.05)
     assert run.state == "failed"
     output = capfd.readouterr()
-    message = next(line for line in (output.out + output.err).splitlines() if "never reports a failed export" in line)
-    assert "request again once 24 h have passed" in message
+    message = next(line for line in (output.out + output.err).splitlines() if "is still 'creating'" in line)
+    assert "A new request will be allowed from " in message and "the next run asks again then, not before" in message
+    assert "the last good download, classifications-" in message
     after = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in latest.rglob("*") if p.is_file()}
     assert good and {name: after.get(name) for name in good} == good  # the last good export is untouched
     table("fault", "export stuck in 'creating' (never completes)",

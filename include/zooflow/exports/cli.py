@@ -17,13 +17,13 @@ from zooflow.connection_args import add_connection_args, config_from_args
 from zooflow.errors import ConfigurationError
 from zooflow.exports.download import download_export
 from zooflow.exports.flatten import flatten_export
+from zooflow.exports.limits import still_creating_message
 from zooflow.exports.media import (
     EXPORT_TYPES,
     ExportTarget,
     RequestOutcome,
     export_ready_check,
     request_export,
-    stuck_message,
 )
 from zooflow.exports.slice_spec import FORMATS, ROW_CHOICES, SliceSpec
 from zooflow.exports.slicer import slice_export
@@ -136,9 +136,10 @@ def run_wait(args: argparse.Namespace) -> int:
         for target, folder in _targets(args):
             outcome = _outcome(folder, target)
             deadline = time.monotonic() + args.timeout * 60
-            while not (check := export_ready_check(outcome.target, outcome.requested_at)).done:
+            while not (check := export_ready_check(outcome.target, outcome.requested_at, outcome.to_dict())).done:
                 if time.monotonic() >= deadline:
-                    raise ConfigurationError(stuck_message(target, check.state, outcome.requested_at, args.timeout * 60))
+                    raise ConfigurationError(still_creating_message(target, outcome.to_dict(), check.state,
+                                                                    args.timeout * 60))
                 time.sleep(args.poll)
             results.append({"target": str(target)} | check.detail)
             lines.append(f"{target}: ready (updated {check.detail['updated_at']})")

@@ -1,10 +1,10 @@
-"""Requesting and describing exports under Panoptes' one-request-per-24-hours rule.
+"""Requesting, describing and awaiting Panoptes exports without ever asking too early.
 
-A second request within 24 hours is accepted with 201 but silently never completes, and there is
-no "failed" state, so a careless request costs a day. Ages are judged on the server's clock (its
-``Date`` header), never on the worker's, and the last request time is taken from zooflow's own
-record when the export has not changed since, because ``updated_at`` moves again when generation
-ends and would otherwise make a daily run skip every other day.
+Panoptes judges an export request only when its job starts, drops a refused one silently and
+counts it anyway, and marks a job that died ``failed`` at its next cleanup (see ``limits.py``).
+So a request is made only once the limiter will take it, judged on the server's clock (its
+``Date`` header), never the worker's; otherwise the existing export is used. A wait stops at once
+on ``failed`` and says when a new request will be allowed.
 """
 
 from __future__ import annotations
@@ -20,23 +20,20 @@ from typing import Any
 import requests
 from panoptes_client import Panoptes
 
-from zooflow.checks import Check
+from zooflow.checks import Check, WaitEnded
 from zooflow.errors import ConfigurationError, PanoptesError
-from zooflow.files import atomic_write_json
+from zooflow.exports.limits import (
+    RequestRecord, failed_message, next_request_time, parse_time, request_by_someone_else, utc,
+)
 
 log = logging.getLogger(__name__)
 
-RATE_LIMIT = timedelta(hours=24)
 RESOURCES = {"project": "projects", "workflow": "workflows", "subject_set": "subject_sets"}
 EXPORT_TYPES = {
     "project": ("classifications", "subjects", "workflows"),
     "workflow": ("classifications",),
     "subject_set": ("classifications",),
 }
-
-
-def parse_time(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -157,15 +154,18 @@ def _generate(target: ExportTarget) -> ExportMedia:
 
 @dataclass(frozen=True)
 class RequestOutcome:
-    """What the request step decided; pushed to XCom, so plain values only."""
+    """What the request step decided; pushed to XCom, so plain values only (times are server-clock ISO)."""
 
-    action: str  # "requested", "reused" (within the 24 hours) or "backfill" (no API call at all)
+    action: str  # "requested", "reused" (Panoptes would refuse a request now) or "backfill" (no API call at all)
     target: dict[str, Any] | None
     media_id: str | None
-    requested_at: str | None  # the server time the awaited export was asked for
+    requested_at: str | None  # the last request known: the one the awaited export comes from
     state: str | None
     age_hours: float | None
     reason: str
+    previous_request_at: str | None = None  # the request known before that one
+    next_request_at: str | None = None  # when Panoptes will run a new request
+    last_download: dict[str, Any] | None = None  # latest.json's file and export time, if any
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -176,57 +176,55 @@ class RequestOutcome:
 
 
 def last_request_time(media: ExportMedia, record_path: Path) -> datetime:
-    """When this export was last requested, as well as can be known.
-
-    zooflow records its request time when it downloads the result; if the export has not changed
-    since (same id and ``updated_at``), that record is exact. Otherwise someone else touched it,
-    and ``updated_at`` (the later of their request and its completion) is the safe guess.
-    """
-    try:
-        record = json.loads(record_path.read_text())
-    except (OSError, ValueError):
-        return media.updated_at
-    if record.get("media_id") == media.media_id and record.get("updated_at") == media.updated_at.isoformat():
-        return parse_time(record["requested_at"])
-    return media.updated_at
+    """When this export was last requested, as well as can be known: zooflow's own latest request,
+    or a later one the export shows that zooflow's record does not explain."""
+    record = RequestRecord.load(record_path)
+    return max(filter(None, (record.latest, request_by_someone_else(record, media))), default=media.updated_at)
 
 
 def remember_request(record_path: Path, media: ExportMedia, requested_at: str) -> None:
-    record = {"media_id": media.media_id, "updated_at": media.updated_at.isoformat(), "requested_at": requested_at}
+    """Record a request (at ``requested_at``, server clock) and the export as it is now."""
+    RequestRecord.load(record_path).saw(media, parse_time(requested_at)).save(record_path)
+
+
+def _last_download(folder: Path) -> dict[str, Any] | None:
     try:
-        if json.loads(record_path.read_text()) == record:
-            return  # unchanged: a run done twice writes nothing
-    except (OSError, ValueError):
-        pass
-    atomic_write_json(record_path, record)
+        pointer = json.loads((folder / "latest.json").read_text())
+        return {"path": pointer["path"], "updated_at": pointer["updated_at"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
-def request_export(target: ExportTarget, record_path: Path, *, min_interval: timedelta = RATE_LIMIT) -> RequestOutcome:
-    """Ask for a fresh export unless the last request is younger than ``min_interval``.
+def request_export(target: ExportTarget, record_path: Path) -> RequestOutcome:
+    """Ask for a fresh export once Panoptes will take it; until then use the existing one.
 
-    A first-ever export (404) is requested. Within the interval the existing export is used,
-    whatever its state: a second request would be silently dropped by Panoptes.
+    A first-ever export (404) is requested. Otherwise the attempts known (zooflow's own, from
+    ``record_path``, and a later one by someone else the export shows) decide when Panoptes runs a
+    new request; before that time a request would be dropped silently and counted, so none is made.
     """
+    record = RequestRecord.load(record_path)
     current = describe(target)
-    if current is not None:
-        last_request = last_request_time(current, record_path)
-        since_request = current.server_now - last_request
-        hours = round(max(since_request.total_seconds(), 0.0) / 3600, 2)
-        if since_request < min_interval:
-            reason = (
-                f"last request {hours:.1f} h ago (UTC, server clock), under the {min_interval.total_seconds() / 3600:.0f} h "
-                f"limit: using the existing export ({current.state}, updated {current.updated_at:%Y-%m-%d %H:%M} UTC)"
-            )
-            log.info("%s: %s", target, reason)
-            # The last request's own time, not the export's: recorded again on download, a later time
-            # would push the next request back and make a daily run skip every other day.
-            return RequestOutcome("reused", asdict(target), current.media_id, last_request.isoformat(), current.state, hours, reason)
-    else:
-        hours = None
+    known = sorted(filter(None, (*record.attempts, request_by_someone_else(record, current))))
+    next_at = next_request_time(known) if current is not None else None
+    base = {"target": asdict(target), "last_download": _last_download(record_path.parent)}
+    hours = round(max((current.server_now - known[-1]).total_seconds(), 0.0) / 3600, 2) if current and known else None
+    if next_at is not None and current.server_now < next_at:
+        reason = (f"last request {hours:.1f} h ago (UTC, server clock), under the 24 h limit: Panoptes would drop a "
+                  f"new one until {utc(next_at)}, so the existing export is used ({current.state}, updated "
+                  f"{utc(current.updated_at)})")
+        log.info("%s: %s", target, reason)
+        previous = known[-2].isoformat() if len(known) > 1 else None
+        return RequestOutcome("reused", media_id=current.media_id, requested_at=known[-1].isoformat(), state=current.state,
+                              age_hours=hours, reason=reason, previous_request_at=previous,
+                              next_request_at=next_at.isoformat(), **base)
     media = _generate(target)
-    reason = "first export of this resource" if current is None else f"last request {hours:.1f} h ago: requested a new export"
+    record.saw(media, media.updated_at).save(record_path)
+    reason = "first export of this resource" if not known else f"last request {hours:.1f} h ago: requested a new export"
     log.info("%s: %s (media %s)", target, reason, media.media_id)
-    return RequestOutcome("requested", asdict(target), media.media_id, media.updated_at.isoformat(), media.state, hours, reason)
+    previous = known[-1].isoformat() if known else None
+    return RequestOutcome("requested", media_id=media.media_id, requested_at=media.updated_at.isoformat(),
+                          state=media.state, age_hours=hours, reason=reason, previous_request_at=previous,
+                          next_request_at=next_request_time([media.updated_at]).isoformat(), **base)
 
 
 def export_complete(media: ExportMedia | None, requested_at: datetime) -> bool:
@@ -234,20 +232,14 @@ def export_complete(media: ExportMedia | None, requested_at: datetime) -> bool:
     return media is not None and media.ready and media.newer_than(requested_at)
 
 
-def stuck_message(target: ExportTarget, state: str, requested_at: str, waited_seconds: float) -> str:
-    """Why an export that never became ready probably didn't, and what to do: Panoptes won't say."""
-    return (
-        f"the {target} requested at {requested_at} is still '{state}' after {waited_seconds / 3600:.1f} h. "
-        "Panoptes never reports a failed export: it was probably rate-limited (a second request within 24 h "
-        "is accepted but silently never built) or its export worker is stuck. Check the project's Data Exports "
-        "page; request again once 24 h have passed since the last request, or allow a longer wait for very "
-        "large projects."
-    )
+def export_ready_check(target: dict[str, Any], requested_at: str, outcome: dict[str, Any] | None = None) -> Check:
+    """The export wait's check: ready, and built after the request (not yesterday's file).
 
-
-def export_ready_check(target: dict[str, Any], requested_at: str) -> Check:
-    """The export wait's check: ready, and built after the request (not yesterday's file)."""
+    Raises WaitEnded when Panoptes has marked the export ``failed``: it will not be built, so the
+    wait stops at once, saying when a new request will be allowed (from the request step's ``outcome``)."""
     media = describe(ExportTarget(**target))
     if export_complete(media, parse_time(requested_at)):
         return Check(True, media.state, {"media_id": media.media_id, "updated_at": media.updated_at.isoformat()})
+    if media is not None and media.state == "failed" and outcome:
+        raise WaitEnded(failed_message(ExportTarget(**target), outcome, media.updated_at))
     return Check(False, media.state if media else "never requested")

@@ -60,7 +60,8 @@ class _ExportOperator(BaseOperator):
 
 
 class RequestExportOperator(_ExportOperator):
-    """Ask Panoptes for a fresh export, unless the last request is younger than 24 hours.
+    """Ask Panoptes for a fresh export once its rate limiter will take it (24 h after the last attempt
+    known, refused ones included), and record the request; before that, use the existing export.
 
     Skipped when ``export_type`` is not among ``export_types``; asks nothing of Panoptes in a
     backfill (or when ``request_new`` is false), whose runs re-slice the last download.
@@ -82,10 +83,12 @@ class RequestExportOperator(_ExportOperator):
             with fail_fast_on_bad_config(), PanoptesHook(self.zooniverse_conn_id).get_conn():
                 store = data_store()
                 record = self.exports_dir(store.root) / "last_request.json"
-                store.pull(record)  # when zooflow last asked: the 24-hour rule
+                store.pull(record, record.parent / "latest.json")  # when zooflow last asked; its last good download
                 resource_id = int(find_project(self.project).id) if self.resource == "project" else int(self.resource_id)
                 target = ExportTarget(self.resource, resource_id, self.export_type)
                 outcome = request_export(target, record)
+                if outcome.action == "requested":
+                    store.push(record)  # the request counts for Panoptes' limit even if nothing is built
         self.log.info("%s export: %s", self.export_type, outcome.reason)
         return outcome.to_dict()
 

@@ -2,7 +2,8 @@
 
 In the style of the dbt Cloud provider's run sensor: look once, and if not done defer to a trigger
 that keeps looking without a worker slot; without a triggerer, poke in reschedule mode. A timeout
-says what probably happened and what to do, not just that time ran out.
+says what probably happened and what to do, not just that time ran out; a check that sees the
+awaited thing end badly (WaitEnded) stops the wait at once, without retries.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ from typing import Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk._shared.module_loading import import_string
-from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSensorTimeout
 
 from zooflow.airflow.hooks.zooniverse import PanoptesHook
 from zooflow.airflow.triggers.panoptes import PanoptesCheckTrigger
-from zooflow.checks import Check
+from zooflow.checks import Check, WaitEnded
 
 
 class PanoptesCheckSensor(BaseSensorOperator):
@@ -65,16 +66,22 @@ class PanoptesCheckSensor(BaseSensorOperator):
         if kwargs is None:
             return PokeReturnValue(True, None)
         with PanoptesHook(self.zooniverse_conn_id).get_conn():
-            result: Check = import_string(self.check)(**kwargs)
+            try:
+                result: Check = import_string(self.check)(**kwargs)
+            except WaitEnded as exc:
+                raise AirflowFailException(str(exc)) from None  # retrying cannot help
         self._last_state = result.state
         self.log.info("%s", result.state)
         return PokeReturnValue(result.done, result.to_dict() if result.done else None)
 
-    def execute(self, context: Any) -> Any:
+    def _apply_form_values(self) -> None:
         if self.wait_timeout_seconds not in (None, ""):
             self.timeout = float(self.wait_timeout_seconds)
         if self.poll_seconds not in (None, ""):
             self.poke_interval = float(self.poll_seconds)
+
+    def execute(self, context: Any) -> Any:
+        self._apply_form_values()
         if not self.deferrable:
             try:
                 return super().execute(context)
@@ -93,9 +100,12 @@ class PanoptesCheckSensor(BaseSensorOperator):
         )
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
+        self._apply_form_values()  # a fresh instance resumes here: its timeout message needs the form's value
         if event["status"] == "success":
             self.log.info("Done: %s", event["state"])
             return {k: v for k, v in event.items() if k != "status"}
         if event["status"] == "timeout":
             raise AirflowSensorTimeout(self.timeout_message(event["state"]))
+        if event["status"] == "ended":
+            raise AirflowFailException(event["message"])
         raise AirflowException(f"waiting on Panoptes failed: {event.get('message')}")

@@ -17,7 +17,7 @@ from airflow.sdk._shared.module_loading import import_string
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from zooflow.airflow.hooks.zooniverse import PanoptesHook
-from zooflow.checks import Check
+from zooflow.checks import Check, WaitEnded
 from zooflow.panoptes import ZooflowPanoptes, connect
 
 
@@ -75,5 +75,7 @@ class PanoptesCheckTrigger(BaseTrigger):
                     return
                 self.log.info("%s: %s; next look in %.0f s", self.check.rsplit(".", 1)[-1], result.state, self.poll_interval)
                 await asyncio.sleep(self.poll_interval)
+        except WaitEnded as exc:
+            yield TriggerEvent({"status": "ended", "message": str(exc)})
         except Exception as exc:  # noqa: BLE001 - the task, not the triggerer, must see the failure
             yield TriggerEvent({"status": "error", "message": f"{type(exc).__name__}: {exc}"})
