@@ -103,10 +103,14 @@ def format_report(report: dict[str, Any]) -> list[str]:
         lines.append("  no workflows yet")
     for wf in report["workflows"]:
         state = "fully retired" if wf["fully_retired"] else "in progress"
+        # Panoptes recounts subjects minutes after a link but retirements within seconds: more retired
+        # than counted only means its background counters have not caught up yet.
+        lagging = "; Panoptes' counters are still catching up" if (
+            (wf["retired_set_member_subjects_count"] or 0) > (wf["subjects_count"] or 0)) else ""
         lines.append(
             f"  Workflow {wf['id']} {wf['display_name']!r}: "
             f"{wf['retired_set_member_subjects_count']} of {wf['subjects_count']} subjects retired "
-            f"(completeness {float(wf['completeness'] or 0):.2f}, {state}), "
+            f"(completeness {float(wf['completeness'] or 0):.2f}, {state}{lagging}), "
             f"{wf['classifications_count']} classifications"
         )
     return lines
