@@ -6,10 +6,14 @@ into daily slices — the founding "generate, download and slice" scripts as one
 
 For each export type (classifications, subjects, workflows):
 
-1. **request** — asks for a fresh export unless the last request is under 24 hours old (Panoptes
-   silently drops a second one), then uses the existing export and logs its age;
-2. **wait** — waits in the triggerer until the export is ready and newer than the request; gives up
-   after `wait_timeout_minutes` with a message saying what probably happened. Where no triggerer
+1. **request** — asks for a fresh export only when Panoptes' rate limiter will run it: 24 hours after the
+   last attempt zooflow knows of (its own, recorded on Panoptes' clock, and a teammate's it can see), since a
+   refused request is dropped silently and still counts; until then it uses the existing export and logs
+   when it will ask again;
+2. **wait** — waits in the triggerer until the export is ready and newer than the request. It stops at
+   once when Panoptes marks the export `failed` (a dead job, marked by its 00:00/12:00 UTC cleanup), and
+   gives up after `wait_timeout_minutes` if it stays `creating`; either message says what happened, when a
+   new request will be allowed, and that the last good download and its slices are kept. Where no triggerer
    runs, set `ZOOFLOW_DEFERRABLE=false`: the wait then pokes in reschedule mode, freeing its worker
    slot between looks;
 3. **download** — streams the gzip file, resuming after dropped connections, verifies it, and

@@ -94,7 +94,8 @@ class Setting:
 SETTINGS: dict[str, Setting] = {
     "export_delay": Setting(3.0, _number(float), "sandbox seconds from an accepted export request to a ready file"),
     "export_interval": Setting(86400.0, _number(float),
-                               "sandbox seconds after an accepted export request during which repeats are dropped"),
+                               "the export rate limiter's window in sandbox seconds: at most one attempt per "
+                               "resource and type in it, refused ones counted, judged when the job starts"),
     "export_stuck": Setting(False, _boolean, "accepted export requests never complete either"),
     # Exports as the current server runs them (panoptes-realism.md §3): the rate limit is checked when the
     # job starts, refused attempts count, and a cleanup job marks dead jobs failed.
