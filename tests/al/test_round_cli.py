@@ -42,6 +42,10 @@ def test_dry_run_then_a_round_then_a_refusal(demo_config, demo_sandbox, tmp_path
     assert "'cli round one': 4 subjects (4 new, 0 resumed, 0 already there)" in real.stdout
     assert demo_sandbox.admin.state()["subjects"] == before["subjects"] + 4
 
-    refused = zooflow(*base, env=env)
+    refused = zooflow(*base, env=env)  # straight after the upload Panoptes has not counted the batch yet
     assert refused.returncode == 2
-    assert "the current batch is not fully labelled yet (workflow" in refused.stderr and "0 of 4 subjects retired" in refused.stderr
+    assert "the current batch is not fully labelled yet (workflow" in refused.stderr
+    assert "waiting for Panoptes' counters to include the batch" in refused.stderr
+    demo_sandbox.admin.settle()
+    refused = zooflow(*base, env=env)  # counted now, and still nobody has classified it
+    assert refused.returncode == 2 and "0 of 4 subjects retired" in refused.stderr
