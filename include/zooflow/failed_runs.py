@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from html import escape
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
 
 from zooflow.catalog import format_age
 
@@ -87,19 +86,19 @@ def _task_error(task: Any) -> str | None:
 def render_failed_runs(runs: list[FailedRun], now: datetime) -> str:
     """The page's "Failed runs" section (escaped HTML), or a line saying there are none.
 
-    Each run links to its page in the Airflow UI (``../dags/...`` from the page at ``/zooniverse/``),
-    opened in the whole window rather than inside the page's frame.
+    Runs are named, not linked: the UI shows this page in a sandboxed frame that may not navigate the
+    whole window, and the Airflow UI opened inside its own frame would be confusing.
     """
     if not runs:
         return '<h2>Failed runs</h2><p class="muted failed-none">No recent run of the zooflow DAGs failed.</p>'
     rows = []
     for run in runs:
-        href = f"../dags/{quote(run.dag_id, safe='')}/runs/{quote(run.run_id, safe='')}"
         when = f"{format_age(now - run.failed_at)} ago" if run.failed_at else "n/a"
         task = f"{run.task_id} (try {run.try_number})" if run.task_id else "none"
         rows.append(f'<tr class="failed" data-dag="{escape(run.dag_id)}" data-run="{escape(run.run_id)}">'
-                    f'<td>{escape(run.dag_id)}<br><a class="sub" target="_top" href="{escape(href)}"><code>{escape(run.run_id)}'
-                    f'</code></a></td><td class="when">{escape(when)}</td><td>{escape(task)}</td>'
+                    f'<td>{escape(run.dag_id)}<br><code class="sub">{escape(run.run_id)}</code></td>'
+                    f'<td class="when">{escape(when)}</td><td>{escape(task)}</td>'
                     f'<td class="error"><code>{escape(run.error)}</code></td></tr>')
-    return ("<h2>Failed runs</h2><style>tr.failed td.error code{color:#822727}</style><table><thead><tr><th>DAG and run</th><th>Failed</th><th>Failing task</th>"
+    return ("<h2>Failed runs</h2><style>tr.failed td.error code{color:#822727;word-break:normal}</style>"
+            "<table><thead><tr><th>DAG and run</th><th>Failed</th><th>Failing task</th>"
             f"<th>Error</th></tr></thead><tbody>{''.join(rows)}</tbody></table>")
