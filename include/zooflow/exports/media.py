@@ -175,13 +175,6 @@ class RequestOutcome:
         return cls("backfill", None, None, None, None, None, reason)
 
 
-def last_request_time(media: ExportMedia, record_path: Path) -> datetime:
-    """When this export was last requested, as well as can be known: zooflow's own latest request,
-    or a later one the export shows that zooflow's record does not explain."""
-    record = RequestRecord.load(record_path)
-    return max(filter(None, (record.latest, request_by_someone_else(record, media))), default=media.updated_at)
-
-
 def remember_request(record_path: Path, media: ExportMedia, requested_at: str) -> None:
     """Record a request (at ``requested_at``, server clock) and the export as it is now."""
     RequestRecord.load(record_path).saw(media, parse_time(requested_at)).save(record_path)
