@@ -12,12 +12,14 @@ fixture stops it anyway if a test before failed.
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 import os
 import re
 import signal
 import socket
+import stat
 import struct
 import subprocess
 import sys
@@ -25,7 +27,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote, urlparse
 
 import pytest
 import requests
@@ -40,6 +42,8 @@ DAGS_FOLDER = REPO / "dags"
 ZOOFLOW = str(Path(sys.executable).with_name("zooflow"))
 DAGS_SCREENSHOT = REPO / "docs" / "images" / "airflow-dags.png"
 PAGE_SCREENSHOT = REPO / "docs" / "images" / "zooniverse-page.png"
+FAILED_SCREENSHOT = REPO / "docs" / "images" / "zooniverse-failed-runs.png"
+UNKNOWN_PROJECT = "nobody/no-such-project"
 VIEWPORT = {"width": 1400, "height": 900}
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -201,6 +205,25 @@ def test_up_prints_the_address_and_password_and_ran_the_demo(instance: Instance)
     assert [r["dag_run_id"] for r in runs] == [demo[0]["run_id"]], "switching the DAG on started a daily run too"
 
 
+def test_the_cli_reaches_the_sandbox_right_after_up_and_secrets_are_private(instance: Instance) -> None:
+    """`zooflow check` in a shell with no Panoptes settings finds the instance (through ZOOFLOW_UP_DIR, as
+    `make up`'s own directory would be found), with --conn-id zooniverse_default too; what holds a password
+    is readable by its owner only."""
+    shell = {k: v for k, v in instance.env.items() if not k.startswith(("PANOPTES_", "AIRFLOW_CONN_"))}
+    for extra in ([], ["--conn-id", "zooniverse_default"]):
+        check = zooflow("check", "zooflow/glitch-demo", *extra, env=shell, timeout=120)
+        assert check.returncode == 0, check.stderr
+        assert check.stdout.startswith("Project zooflow/glitch-demo (id ") and "Glitch classification" in check.stdout
+    env_file = instance.state / "env"
+    assert f"{env_file}" in instance.stdout, "the banner names the CLI's settings file"
+    secrets = [env_file, instance.state / "airflow" / "simple_auth_manager_passwords.json.generated",
+               *instance.state.glob("logs/*.log"), *instance.state.glob("airflow/service-logs/*.log")]
+    assert len(secrets) == 2 + 1 + 4
+    assert {str(path): oct(stat.S_IMODE(path.stat().st_mode)) for path in secrets} == {str(p): "0o600" for p in secrets}
+    assert any(instance.password in path.read_text() for path in instance.state.glob("airflow/service-logs/*.log")), \
+        "the api-server logs the password it generates: that is why the logs are private"
+
+
 def test_the_connection_check_reaches_the_sandbox(instance: Instance) -> None:
     """Runs zooniverse_connection_check through the instance's own scheduler: proof that the connection
     reaches the sandbox."""
@@ -299,6 +322,77 @@ def test_the_zooniverse_page_lists_the_demo_export_and_round(instance: Instance,
         time.sleep(0.5)
 
 
+def run_to_the_end(api: requests.Session, url: str, dag_id: str, conf: dict) -> str:
+    """Trigger ``dag_id`` through the REST API (switched on only meanwhile) and wait; returns the run id."""
+    dag = f"{url}/api/v2/dags/{dag_id}"
+    assert api.patch(dag, json={"is_paused": False}, timeout=30).status_code == 200
+    try:
+        run = api.post(f"{dag}/dagRuns", json={"logical_date": None, "conf": conf}, timeout=30)
+        assert run.status_code == 200, run.text
+        run_id = run.json()["dag_run_id"]
+        deadline = time.monotonic() + 300
+        while api.get(f"{dag}/dagRuns/{run_id}", timeout=30).json()["state"] not in ("success", "failed"):
+            assert time.monotonic() < deadline, f"{dag_id} {run_id} did not finish within 300 s"
+            time.sleep(2)
+    finally:
+        api.patch(dag, json={"is_paused": True}, timeout=30)
+    return run_id
+
+
+def test_a_failed_run_is_on_the_zooniverse_page_with_its_error(instance: Instance, browser) -> None:
+    """The data root keeps no trace of a run that failed, so the page reads Airflow for it."""
+    api, url = instance.api(), instance.url
+    run_id = run_to_the_end(api, url, "zooniverse_exports", {"project": UNKNOWN_PROJECT, "poll_seconds": 1})
+    run = api.get(f"{url}/api/v2/dags/zooniverse_exports/dagRuns/{run_id}", timeout=30).json()
+    assert run["state"] == "failed"
+    tasks = api.get(f"{url}/api/v2/dags/zooniverse_exports/dagRuns/{run_id}/taskInstances", timeout=30).json()
+    failed_tasks = [t["task_id"] for t in tasks["task_instances"] if t["state"] == "failed"]
+    assert failed_tasks
+
+    page = browser
+    page.goto(f"{url}/plugin/zooniverse")
+    frame = page.frame_locator("iframe[title=Zooniverse]")
+    row = frame.locator(f'tr.failed[data-dag="zooniverse_exports"][data-run="{run_id}"]')
+    row.wait_for(timeout=30_000)
+    cells = row.locator("td").all_inner_texts()
+    assert cells[0].split() == ["zooniverse_exports", run_id]
+    assert cells[2].split(" (try")[0] in failed_tasks
+    assert f"project {UNKNOWN_PROJECT!r} was not found" in cells[3], cells[3]
+    assert re.match(r"^\w+: ", cells[3]), f"the error line starts with the exception's type: {cells[3]}"
+    assert frame.locator("tr.failed").count() == 1, "the demo's runs succeeded: only this one failed"
+
+    height = frame.locator("body").evaluate("body => body.ownerDocument.documentElement.scrollHeight")
+    page.set_viewport_size({"width": VIEWPORT["width"], "height": min(max(VIEWPORT["height"], height + 40), 2400)})
+    page.wait_for_load_state("networkidle")
+    page.screenshot(path=str(FAILED_SCREENSHOT), full_page=True)
+    page.set_viewport_size(VIEWPORT)
+    assert png_size(FAILED_SCREENSHOT)[0] == VIEWPORT["width"]
+
+
+def test_every_link_and_image_on_the_reports_works(instance: Instance, browser) -> None:
+    """Each export and round report, as the browser opens it from the file route: every <a href> and
+    <img src> answers 200 (images embedded as data: URIs decode as PNGs)."""
+    page = browser
+    reports = [*instance.data.glob("reports/export-report/*.html"), *instance.data.glob("reports/al-round-report/*.html")]
+    assert {path.parent.name for path in reports} == {"export-report", "al-round-report"}
+    checked: dict[str, int] = {}
+    for report in reports:
+        page.goto(f"{instance.url}/zooniverse/files/{report.relative_to(instance.state / 'data').as_posix()}")
+        targets = page.evaluate("() => [...document.querySelectorAll('a[href]')].map(a => a.href)"
+                                ".concat([...document.querySelectorAll('img[src]')].map(i => i.src))")
+        files = [target for target in targets if not target.startswith("data:")]
+        assert files or report.parent.name == "al-round-report", f"{report.name} links no file"
+        for target in targets:
+            if target.startswith("data:image/png;base64,"):
+                assert base64.b64decode(target.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n", report.name
+                continue
+            assert urlparse(target).netloc == urlparse(instance.url).netloc, f"{report.name} links outside: {target}"
+            checked[target] = page.request.get(target).status
+    assert checked and [t for t, status in checked.items() if status != 200] == [], checked
+    assert any(t.endswith("/manifest.csv") for t in checked), "the round report's manifest link"
+    assert any(t.endswith((".csv", ".parquet")) and "/slices/" in t for t in checked), "the export report's slices"
+
+
 def run_tab(page):
     """The run page's Zooniverse tab (not the navigation's entry of the same name), once the UI has drawn it."""
     tab = page.get_by_role("link", name="Zooniverse", exact=True).and_(page.locator('a[href$="/plugin/zooniverse-run"]'))
@@ -344,7 +438,8 @@ def test_the_plugin_needs_a_login_and_serves_nothing_outside_the_projects(instan
     gz = json.loads((instance.data / "exports" / "project" / "classifications" / "latest.json").read_text())["path"]
     for path in ("projects/../up.json", "projects/%2e%2e/up.json", "projects/..%2fup.json", "%2e%2e/up.json",
                  f"projects/{PROJECT_FOLDER}/exports/project/classifications/{gz}", "projects/../airflow/airflow.cfg",
-                 f"projects/{PROJECT_FOLDER}/exports/project/classifications/latest.json/../../../../../../up.json"):
+                 f"projects/{PROJECT_FOLDER}/exports/project/classifications/latest.json/../../../../../../up.json",
+                 "projects/%00.json", f"projects/{PROJECT_FOLDER}/reports/export-report/a%00.html", "projects/%00/%2e%2e"):
         answer = api.get(f"{url}/zooniverse/files/{path}", timeout=30)
         assert answer.status_code == 404 and b"admin" not in answer.content, (path, answer.status_code)
     assert api.get(f"{url}/zooniverse/files/projects/{PROJECT_FOLDER}/exports/project/classifications/latest.json",
