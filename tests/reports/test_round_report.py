@@ -176,7 +176,8 @@ def test_the_active_learning_dag_writes_each_rounds_report(airflow_db, dags_fold
     report = Path(result["report"])
     assert report == reports / f"workflow-{world['workflow_id']}-round-001.html"
     page = read_page(report)
-    assert {image.alt for image in page.images} >= CHARTS
+    drawn = CHARTS - {"Learning curve: held-out accuracy and macro F1 against items labelled"}  # one round: no curve
+    assert {image.alt for image in page.images} & CHARTS == drawn
     assert all(chart_problems(image) == [] for image in page.images if image.alt in CHARTS)
-    assert len(page.images) - len(CHARTS) == len(result["subject_ids"])
+    assert len(page.images) - len(drawn) == len(result["subject_ids"])
     assert json.loads(report.with_suffix(".json").read_text())["set_id"] == result["subject_set_id"]
