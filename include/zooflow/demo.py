@@ -85,7 +85,9 @@ def run(args: argparse.Namespace) -> int:
         with connect(panoptes):
             subjects = add_demo_subjects(DEMO_SUBJECTS)
         classified = sandbox.admin.run_volunteers(DEMO_CLASSIFICATIONS, seed=1)
-        print(f"      uploaded {len(subjects)} subjects; simulated volunteers made {classified} classifications")
+        sandbox.admin.settle()
+        print(f"      uploaded {len(subjects)} subjects; simulated volunteers made {classified} classifications; "
+              "the sandbox clock moves on until Panoptes' counter jobs have caught up")
         env = airflow_env(
             airflow_home=workdir / "airflow",
             dags_folder=dags_folder,

@@ -499,6 +499,7 @@ def _populate_once(layout: Layout, endpoint: str) -> None:
     with connect(demo_user_config(endpoint)):
         subjects = add_demo_subjects(DEMO_SUBJECTS)
         classified = admin.run_volunteers(DEMO_CLASSIFICATIONS, seed=1)
+        admin.settle()  # as if minutes had passed: Panoptes' counter jobs have caught up
         # The same active-learning setup as the demo: the digits are the pool, and only the simulated
         # volunteers see their true labels (through the sandbox's oracle).
         digits = set_up_digits_learning(layout.al_dir, admin, k=20, m=2)
