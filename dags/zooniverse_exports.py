@@ -46,7 +46,7 @@ from zooflow.airflow.operators.export import (
     RequestExportOperator,
     SliceExportOperator,
 )
-from zooflow.airflow.params import common_params, wait_settings
+from zooflow.airflow.params import common_params, deferrable, wait_settings
 from zooflow.airflow.sensors.export import ExportReadySensor
 
 EXPORT_TYPES = ("classifications", "subjects", "workflows")
@@ -96,7 +96,7 @@ def zooniverse_exports():
         with TaskGroup(group_id=export_type):
             request = RequestExportOperator(
                 task_id="request", export_type=export_type, export_types="{{ params.export_types }}",
-                request_new="{{ params.request_new }}", **COMMON,
+                request_new="{{ params.request_new }}", deferrable=deferrable(), **COMMON,
             )
             wait = ExportReadySensor(task_id="wait", request=request.output, **wait_settings())
             download = DownloadExportOperator(task_id="download", export_type=export_type, request=request.output, **COMMON)

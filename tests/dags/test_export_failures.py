@@ -114,7 +114,7 @@ def test_failed_export_stops_the_wait_and_the_next_run_waits_for_the_limiter(wor
     assert kept_files(world.root) == good
 
     world.admin.configure(export_failure_rate=0)
-    early, _, posts, _ = run(next_at - timedelta(seconds=30))
+    early, _, posts, _ = run(next_at - timedelta(hours=2))  # too far off to wait for: the failed export is used
     assert posts == [] and early.state == "failed" and kept_files(world.root) == good
     due, asked, posts, _ = run(next_at + timedelta(seconds=1))
     assert due.state == "success" and asked["action"] == "requested" and len(posts) == 1
@@ -140,7 +140,9 @@ def test_a_request_inside_the_window_is_dropped_and_reported(world, run, capfd) 
     assert f"A new request will be allowed from {utc(next_at)}" in creating
     assert "the last good download, classifications-" in creating and kept_files(world.root) == good
 
-    _, _, posts, _ = run(next_at - timedelta(seconds=30), SHORT_WAIT)
+    _, _, posts, _ = run(next_at - timedelta(hours=2), SHORT_WAIT)
     assert posts == [] and kept_files(world.root) == good
-    due, asked, posts, _ = run(next_at + timedelta(seconds=1))
+    # A daily run starts a little before the allowed time: it waits for it, then asks (never skipping a day).
+    due, asked, posts, seconds = run(next_at - timedelta(seconds=8))
     assert due.state == "success" and asked["action"] == "requested" and len(posts) == 1
+    assert parse_time(posts[0]["sandbox_time"]) >= next_at and seconds >= 8

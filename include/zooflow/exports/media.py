@@ -19,9 +19,9 @@ from typing import Any
 
 import requests
 from panoptes_client import Panoptes
-
 from zooflow.checks import Check, WaitEnded
 from zooflow.errors import ConfigurationError, PanoptesError
+from zooflow.panoptes import login_hint
 from zooflow.exports.limits import (
     RequestRecord, failed_message, next_request_time, parse_time, request_by_someone_else, utc,
 )
@@ -135,7 +135,8 @@ def describe(target: ExportTarget) -> ExportMedia | None:
     if response.status_code == 404 and "exists" in _errors(body):
         return None
     if response.status_code == 404:
-        raise ConfigurationError(f"{target}: {_errors(body)}; check the id and that the login has a role on it")
+        raise ConfigurationError(f"{target}: {_errors(body)}; check the id and that the login has a role on it; "
+                                 f"{login_hint('project')}")
     if response.status_code == 401:
         raise ConfigurationError(f"{target}: Panoptes wants a login with a role on the project ({_errors(body)})")
     if response.status_code != 200 or body is None:
@@ -165,6 +166,7 @@ class RequestOutcome:
     reason: str
     previous_request_at: str | None = None  # the request known before that one
     next_request_at: str | None = None  # when Panoptes will run a new request
+    request_in_seconds: float | None = None  # "reused": server-clock seconds until then
     last_download: dict[str, Any] | None = None  # latest.json's file and export time, if any
 
     def to_dict(self) -> dict[str, Any]:
@@ -209,7 +211,8 @@ def request_export(target: ExportTarget, record_path: Path) -> RequestOutcome:
         previous = known[-2].isoformat() if len(known) > 1 else None
         return RequestOutcome("reused", media_id=current.media_id, requested_at=known[-1].isoformat(), state=current.state,
                               age_hours=hours, reason=reason, previous_request_at=previous,
-                              next_request_at=next_at.isoformat(), **base)
+                              next_request_at=next_at.isoformat(),
+                              request_in_seconds=(next_at - current.server_now).total_seconds(), **base)
     media = _generate(target)
     record.saw(media, media.updated_at).save(record_path)
     reason = "first export of this resource" if not known else f"last request {hours:.1f} h ago: requested a new export"

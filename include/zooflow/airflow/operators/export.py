@@ -8,10 +8,13 @@ first and pushes what it wrote afterwards (``zooflow.airflow.storage``).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from airflow.providers.standard.triggers.temporal import DateTimeTrigger
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowSkipException
 
@@ -30,6 +33,9 @@ from zooflow.progress import ProgressLog
 from zooflow.paths import DataRoot
 from zooflow.projects import find_project
 from zooflow.reports.export_report import export_size, write_export_report
+
+
+MAX_HOLD = timedelta(hours=1)
 
 
 class _ExportOperator(BaseOperator):
@@ -63,18 +69,45 @@ class RequestExportOperator(_ExportOperator):
     """Ask Panoptes for a fresh export once its rate limiter will take it (24 h after the last attempt
     known, refused ones included), and record the request; before that, use the existing export.
 
+    A daily run starts about 24 h after the day before's request, often a minute too early for the
+    limiter: when the next allowed request is at most ``max_hold`` away, the step waits for it (in
+    the triggerer when deferrable) and then asks, so a daily schedule never skips a day.
+
     Skipped when ``export_type`` is not among ``export_types``; asks nothing of Panoptes in a
     backfill (or when ``request_new`` is false), whose runs re-slice the last download.
+
+    :param deferrable: wait for the allowed time in the triggerer, holding no worker slot.
+    :param max_hold: the longest wait for the allowed time; later than that, the existing export is used.
     """
 
     template_fields: Sequence[str] = (*_ExportOperator.template_fields, "export_types", "request_new")
 
-    def __init__(self, *, export_types: Sequence[str] | None = None, request_new: bool | str = True, **kwargs: Any) -> None:
+    def __init__(self, *, export_types: Sequence[str] | None = None, request_new: bool | str = True,
+                 deferrable: bool = True, max_hold: timedelta = MAX_HOLD, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.export_types = export_types
         self.request_new = request_new
+        self.deferrable = deferrable
+        self.max_hold = max_hold
 
     def execute(self, context: Any) -> dict[str, Any]:
+        outcome = self._request(context)
+        seconds = outcome.get("request_in_seconds")
+        if outcome["action"] != "reused" or seconds is None or not 0 < seconds <= self.max_hold.total_seconds():
+            return outcome
+        self.log.info("Panoptes will take a new request in %.0f s (%s): waiting for it rather than skipping a day",
+                      seconds, outcome["next_request_at"])
+        if self.deferrable:  # the server's clock may differ from ours: wait the same length of time
+            self.defer(trigger=DateTimeTrigger(moment=datetime.now(timezone.utc) + timedelta(seconds=seconds)),
+                       method_name="execute_complete")
+        time.sleep(seconds)
+        return self._request(context)
+
+    def execute_complete(self, context: Any, event: Any = None) -> dict[str, Any]:
+        self.log.info("The wait for Panoptes' next allowed request is over: asking now")
+        return self._request(context)
+
+    def _request(self, context: Any) -> dict[str, Any]:
         if self.export_types is not None and self.export_type not in self.export_types:
             raise AirflowSkipException(f"the {self.export_type} export was not asked for ({', '.join(self.export_types)})")
         if reslice_only(context["dag_run"].run_type, self.request_new in (True, "True", "true")):
