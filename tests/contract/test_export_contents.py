@@ -186,3 +186,20 @@ def test_workflow_and_subject_set_exports_are_scoped(sandbox, owner, project, ad
     SubjectSet.find(other_set.id).generate_export("classifications")
     linked = wait_ready(SubjectSet.find(other_set.id), "classifications")
     assert [r["classification_id"] for r in csv_rows(requests.get(linked["media"][0]["src"]))] == [ids[3]]
+
+
+def test_classification_exports_hold_completed_classifications_only(owner, project, admin) -> None:
+    """app/models/csv_dumps/classification_scope.rb exports ``classifications.complete`` only; the
+    incremental API (classifications_controller.rb#project) serves the incomplete ones as well."""
+    workflow, _, subjects, ids = _classified_project(project, admin, seed.DEMO_USER)
+    (incomplete,) = admin.add_classifications([{"workflow_id": workflow.id, "subject_id": subjects[1].id,
+                                                "answer": "Other", "created_at": "2024-03-05T11:00:00Z",
+                                                "user_login": seed.DEMO_USER, "completed": False}])
+    served = {r["id"] for r in owner.get("/classifications/project", params={"project_id": project.id})[0]
+              ["classifications"]}
+    assert incomplete in served
+    for resource in (project, workflow):
+        resource.generate_export("classifications")
+        wait_ready(resource, "classifications")
+        exported = {row["classification_id"] for row in csv_rows(resource.get_export("classifications"))}
+        assert exported == set(ids), resource

@@ -38,12 +38,14 @@ WORKFLOW_COLUMNS = [
     "prioritized", "primary_language", "first_task", "tutorial_subject_id", "retired_set_member_subjects_count",
     "tasks", "retirement", "strings", "minor_version",
 ]
+# Only completed classifications are exported (app/models/csv_dumps/classification_scope.rb); the
+# incremental API (classification_api.py) serves the incomplete ones too.
 CLASSIFICATION_SCOPES = {
-    "projects": "SELECT c.* FROM classifications c WHERE c.project_id = :id",
-    "workflows": "SELECT c.* FROM classifications c WHERE c.workflow_id = :id",
+    "projects": "SELECT c.* FROM classifications c WHERE c.completed = 1 AND c.project_id = :id",
+    "workflows": "SELECT c.* FROM classifications c WHERE c.completed = 1 AND c.workflow_id = :id",
     # one row per classification and subject of the set it names: a multi-subject classification repeats
     "subject_sets": "SELECT c.* FROM classifications c JOIN classification_subjects cs ON cs.classification_id = c.id "
-                    "WHERE c.workflow_id IN (SELECT workflow_id FROM workflow_subject_sets WHERE subject_set_id = :id) "
+                    "WHERE c.completed = 1 AND c.workflow_id IN (SELECT workflow_id FROM workflow_subject_sets WHERE subject_set_id = :id) "
                     "AND cs.subject_id IN (SELECT subject_id FROM set_member_subjects WHERE subject_set_id = :id)",
 }
 # ActiveSupport's JSON encoder escapes these so a JSON cell is safe inside HTML.
