@@ -6,6 +6,11 @@ or a killed worker, resumed with an HTTP Range request (describing the export ag
 has expired), checked for length and gzip integrity, and only then renamed into place, so the
 last good download is never replaced by a broken one. The gzip is checked as it arrives, on a
 second thread, so the check costs no time whenever the network is slower than inflating.
+
+A file already there is not trusted blindly either: a disk, a sync or a person may have truncated
+it since. Every run compares it with ``latest.json`` (its size first, which catches truncation at
+no cost, then the same gzip check, streamed from disk) and fetches a damaged one again, so a
+broken file is never "already downloaded" and ``latest.json`` only ever describes a verified file.
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ class DownloadResult:
     attempts: int
     seconds: float
     already_downloaded: bool
+    repaired: str | None = None  # why the file already there was fetched again
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -101,19 +107,25 @@ class GzipCheck:
         self._queue.put(None)
         self._thread.join()
 
+    def problem(self) -> str | None:
+        """Why the bytes fed are not one complete gzip file, or None; ends the check."""
+        self.finish_quietly()
+        if self._error:
+            return self._error
+        if not self._inflate.eof:
+            return "it ends early"
+        return "bytes follow its end" if self._inflate.unused_data else None
+
     def finish(self, name: str) -> None:
-        self._queue.put(None)
-        self._thread.join()
-        if self._error or not self._inflate.eof or self._inflate.unused_data:
-            problem = self._error or ("it ends early" if not self._inflate.eof else "bytes follow its end")
+        if problem := self.problem():
             raise PanoptesError(f"{name} is not a complete gzip file ({problem}); it will be downloaded again")
 
 
-def verify_gzip(path: Path) -> None:
-    """Check a gzip file already on disk, as a download is checked."""
+def gzip_problem(path: Path) -> str | None:
+    """Check a gzip file already on disk, as a download is checked: why it is not complete, or None."""
     check = GzipCheck()
     check.feed_file(path)
-    check.finish(path.name)
+    return check.problem()
 
 
 def _fetch(url: str, part: Path, check: GzipCheck, progress: Progress | None, started: float) -> tuple[str, int | None, GzipCheck]:
@@ -175,10 +187,13 @@ def download_export(
         state = "never requested" if media is None else media.state
         raise ConfigurationError(f"the {target} is not ready to download ({state}); request it and wait first")
     final = dest / export_filename(target, media)
-    if final.exists():
-        log.info("%s: %s already downloaded", target, final.name)
+    damage = download_problem(final) if final.exists() else None
+    if final.exists() and damage is None:
+        log.info("%s: %s already downloaded (and still intact)", target, final.name)
         _record(dest, final, media, requested_at, target)
         return DownloadResult(str(final), media.media_id, media.updated_at.isoformat(), final.stat().st_size, 0, 0, 0.0, True)
+    if damage:  # kept in place until the new copy verifies: the rename below replaces it whole
+        log.warning("%s: %s; downloading it again", target, damage)
     part = final.with_name(final.name + ".part")
     resumed_from = part.stat().st_size if part.exists() else 0
     if resumed_from:
@@ -227,18 +242,19 @@ def download_export(
     _record(dest, final, media, requested_at, target)
     _prune(dest, target, keep=final)
     return DownloadResult(str(final), media.media_id, media.updated_at.isoformat(), final.stat().st_size,
-                          resumed_from, attempts, round(seconds, 3), False)
+                          resumed_from, attempts, round(seconds, 3), False, damage)
 
 
 def _record(dest: Path, final: Path, media: ExportMedia, requested_at: str | None, target: ExportTarget) -> None:
-    """Point ``latest.json`` at this file, and remember when it was requested (for the 24-hour rule).
+    """Point ``latest.json`` at this file, verified by the caller, and remember when it was requested
+    (for the 24-hour rule).
 
     A pointer already naming this very export is left alone, so a run done twice changes nothing."""
     pointer = {"path": final.name, "media_id": media.media_id, "updated_at": media.updated_at.isoformat(),
                "bytes": final.stat().st_size}
     try:
-        current = json.loads((dest / "latest.json").read_text())
-    except (OSError, ValueError):
+        current = _pointer(dest)
+    except ValueError:
         current = {}
     if {key: current.get(key) for key in pointer} != pointer:
         atomic_write_json(dest / "latest.json", pointer | {"recorded_at": datetime.now(timezone.utc).isoformat()})
@@ -246,16 +262,58 @@ def _record(dest: Path, final: Path, media: ExportMedia, requested_at: str | Non
         remember_request(dest / "last_request.json", media, requested_at)
 
 
+def _pointer(dest: Path) -> dict[str, Any]:
+    """``latest.json`` of ``dest`` ({} when there is none); a ValueError naming it when it is damaged."""
+    path = dest / "latest.json"
+    try:
+        pointer = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:  # a bad encoding is a ValueError too
+        raise ValueError(f"the record {path} is damaged ({exc})") from None
+    if not isinstance(pointer, dict):
+        raise ValueError(f"the record {path} is damaged (not a JSON object)")
+    return pointer
+
+
+def download_problem(path: Path) -> str | None:
+    """Why a downloaded export no longer matches ``latest.json``'s record of it, or None if it does.
+
+    The size comes first: truncation, the usual damage, shows there at no cost. Only a file of the
+    recorded size (or one the record does not describe) is read whole for the gzip check."""
+    try:
+        pointer = _pointer(path.parent)
+    except ValueError as exc:
+        return str(exc)
+    if not path.is_file():
+        return f"{path.name} is missing"
+    size = path.stat().st_size
+    recorded = pointer.get("bytes") if pointer.get("path") == path.name else None
+    if recorded is not None and size != recorded:
+        return f"{path.name} has {size} bytes where {recorded} were downloaded"
+    problem = gzip_problem(path)
+    return f"{path.name} is not a complete gzip file ({problem})" if problem else None
+
+
 def latest_download(dest_dir: str | os.PathLike[str]) -> Path:
     """The file ``latest.json`` names; backfills re-slice it instead of requesting anything."""
-    pointer = Path(dest_dir) / "latest.json"
     try:
-        name = json.loads(pointer.read_text())["path"]
-    except (OSError, ValueError, KeyError):
-        raise ConfigurationError(
-            f"no downloaded export in {Path(dest_dir)}; run the exports DAG once for a current date first"
-        ) from None
+        name = _pointer(Path(dest_dir)).get("path")
+    except ValueError as exc:
+        raise ConfigurationError(f"{exc}; run the exports DAG normally (requesting) to download the export again") from None
+    if not name:
+        raise ConfigurationError(f"no downloaded export in {Path(dest_dir)}; run the exports DAG once for a current date first")
     return Path(dest_dir) / name
+
+
+def intact_download(path: Path) -> Path:
+    """``path`` if it still matches its record; a backfill, which fetches nothing, must not slice a damaged file."""
+    if problem := download_problem(path):
+        raise ConfigurationError(
+            f"the last download {path} is damaged: {problem}. A backfill re-slices it and fetches nothing; "
+            "run the exports DAG normally (request_new on, not as a backfill) to download it again, then backfill"
+        )
+    return path
 
 
 def _prune(dest: Path, target: ExportTarget, keep: Path) -> None:
