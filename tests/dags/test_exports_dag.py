@@ -165,3 +165,48 @@ def test_refused_signed_url_is_described_again(airflow_db, env, sandbox, dag) ->
     blob_403 = log.index(("GET", "blob", 403))
     assert ("GET", "classifications_export", 200) in log[blob_403 + 1:]
     assert ("GET", "blob", 200) in log[blob_403 + 1:]
+
+
+def file_hashes(folder: Path) -> dict[str, str]:
+    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_a_truncated_download_is_fetched_again_and_nothing_sliced_before(airflow_db, env, sandbox, root, dag, capfd) -> None:
+    """The issue's case: the kept .csv.gz cut to 0 bytes. A backfill refuses it, naming the file and the fix;
+    a run whose re-fetch fails leaves it, latest.json and the good slices alone; the next run repairs it."""
+    exports = DataRoot(root).exports_dir(SLUG, "classifications")
+    record = (exports / "latest.json").read_text()
+    download = exports / json.loads(record)["path"]
+    good = download.read_bytes()
+    slices = file_hashes(DataRoot(root).slices_dir(SLUG, "classifications"))
+    download.write_bytes(b"")
+    conf = FAST | {"export_types": ["classifications"], "request_new": True}  # else dag.test carries the backfill's over
+
+    backfill = dag.test(run_conf=conf | {"request_new": False})
+    ti, _ = xcom(backfill, "classifications.download")
+    assert backfill.state == "failed" and ti.state == "failed" and ti.try_number == 1  # no retries: it will not mend
+    output = capfd.readouterr()
+    said = output.out + output.err
+    assert f"the last download {download} is damaged: {download.name} has 0 bytes where {len(good)} were downloaded" in said
+    assert "run the exports DAG normally (request_new on, not as a backfill) to download it again" in said
+
+    sandbox.admin.configure(fail_next=[{"method": "GET", "path_regex": "^/blob/", "status": 500, "count": 10}])
+    broken = dag.test(run_conf=conf)
+    sandbox.admin.configure(fail_next=[])
+    ti, _ = xcom(broken, "classifications.download")
+    assert broken.state == "failed" and ti.state == "failed"
+    sliced, _ = xcom(broken, "classifications.slice")
+    assert sliced.state == "upstream_failed"
+    assert (exports / "latest.json").read_text() == record and download.read_bytes() == b""
+    assert file_hashes(DataRoot(root).slices_dir(SLUG, "classifications")) == slices
+
+    since = sandbox.admin.last_request_id()
+    repaired = dag.test(run_conf=conf)
+    assert repaired.state == "success"
+    blobs = [r["status"] for r in sandbox.admin.requests(since_id=since) if r["path"].startswith("/blob/")]
+    assert blobs == [200] and export_calls(sandbox, since, "POST") == []
+    _, result = xcom(repaired, "classifications.download")
+    assert result["already_downloaded"] is False and result["repaired"].startswith(f"{download.name} has 0 bytes")
+    assert download.read_bytes() == good and json.loads((exports / "latest.json").read_text())["bytes"] == len(good)
+    assert [p.name for p in exports.iterdir() if p.name.endswith((".part", ".tmp"))] == []
+    assert file_hashes(DataRoot(root).slices_dir(SLUG, "classifications")) == slices  # the same bytes slice the same

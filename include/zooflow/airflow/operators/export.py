@@ -22,7 +22,7 @@ from zooflow.airflow.assets import EXPORTS_ALIAS, export_asset
 from zooflow.airflow.errors import fail_fast_on_bad_config
 from zooflow.airflow.hooks.zooniverse import PanoptesHook
 from zooflow.airflow.storage import data_store, pull_latest_download
-from zooflow.exports.download import KEEP_DOWNLOADS, download_export, export_filename, latest_download
+from zooflow.exports.download import KEEP_DOWNLOADS, download_export, export_filename, intact_download
 from zooflow.exports.flatten import flatten_export
 from zooflow.exports.media import ExportTarget, RequestOutcome, describe, request_export
 from zooflow.exports.runs import reslice_only, run_spec
@@ -127,7 +127,8 @@ class RequestExportOperator(_ExportOperator):
 
 
 class DownloadExportOperator(_ExportOperator):
-    """Download the export the request step waited for; in a backfill, point at the last download."""
+    """Download the export the request step waited for (again, if the copy kept is damaged); in a
+    backfill, point at the last download, and fail, naming the fix, if it is damaged."""
 
     template_fields: Sequence[str] = (*_ExportOperator.template_fields, "request")
 
@@ -141,8 +142,7 @@ class DownloadExportOperator(_ExportOperator):
             store = data_store()
             exports_dir = self.exports_dir(store.root)
             if self.request["action"] == "backfill":
-                store.pull(exports_dir / "latest.json")
-                path = latest_download(exports_dir)
+                path = intact_download(pull_latest_download(store, exports_dir))
                 self.log.info("Backfill: re-slicing the last download, %s", path.name)
                 return {"path": str(path), "already_downloaded": True}
             target = ExportTarget(**self.request["target"])
