@@ -26,8 +26,10 @@ learning and uploads it as a new subject set — the founding glitch pipeline, r
    batch either: it previews the next one from the labels there are now, writing manifest and images only.
 
 **Triggers**: each new classification export of the project (the Asset event of `zooniverse_exports`),
-and by hand with the form. **Config**: a YAML file (`config`, default `$ZOOFLOW_AL_CONFIG`) with at least
-`pool` (CSV or Parquet: an id column, features, optionally known labels) and `workflow_id`; see the README.
+and by hand with the form. **Config**: a YAML file with at least `pool` (CSV or Parquet: an id column,
+features, optionally known labels) and `workflow_id`; see the README. The form's `config` chooses one by
+name in the config folder (`$ZOOFLOW_CONFIG_DIR`, default `config/` in the DAGs folder), never a path;
+empty, the deployment's `$ZOOFLOW_AL_CONFIG`. Empty k, m, threshold, strategy, seed: the config's values.
 **Outputs** under `$ZOOFLOW_DATA_ROOT/projects/<owner__name>/al/workflow-<id>/`: `state.json`, one folder
 per round (manifest, images, model, metrics, consensus, uploaded ids) and `learning_curve.png`; and a
 round report, `reports/al-round-report/workflow-<id>-round-NNN.html` (learning curve, class balance,
@@ -37,16 +39,20 @@ confusion matrix, the uploaded images with their query reasons), linked from the
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
+from pathlib import Path
 
 from airflow.sdk import Param, dag
 
 from zooflow.airflow.assets import export_asset
 from zooflow.airflow.operators.al import PlanRoundOperator, SelectRoundOperator, UploadRoundOperator
-from zooflow.airflow.params import DEFAULT_PROJECT, common_params, wait_settings
+from zooflow.airflow.params import DEFAULT_PROJECT, common_params, config_file_param, optional_choice, wait_settings
 from zooflow.airflow.sensors.retirement import BatchRetiredSensor
+from zooflow.al.learner import STRATEGIES
+from zooflow.config_dir import AL_CONFIG
+from zooflow.retirement import MODES
 
+CONFIGS = "Empty: the config's value."
 COMMON = {
     "project": "{{ params.project }}",
     "config": "{{ params.config }}",
@@ -66,15 +72,23 @@ COMMON = {
     render_template_as_native_obj=True,
     default_args={"owner": "zooflow", "retries": 2, "retry_delay": timedelta(minutes=1)},
     params=common_params(wait_minutes=60) | {
-        "config": Param(os.environ.get("ZOOFLOW_AL_CONFIG", ""), type="string", title="Active-learning config (YAML)"),
+        "config": config_file_param(AL_CONFIG, Path(__file__).parent, title="Active-learning config (YAML)",
+                                    empty="the deployment's default ($ZOOFLOW_AL_CONFIG)"),
         "subject_set_name": Param(None, type=["null", "string"], title="Subject set name",
                                   description="Empty: the config's template, e.g. al-round-002-2026-11-21."),
-        "k": Param(None, type=["null", "integer"], minimum=0, maximum=1000, title="Most uncertain items (k)"),
-        "m": Param(None, type=["null", "integer"], minimum=0, maximum=1000, title="High-probability items per class (m)"),
-        "threshold": Param(None, type=["null", "number"], minimum=0, maximum=1, title="Probability threshold"),
-        "strategy": Param(None, type=["null", "string"], enum=[None, "uncertainty", "margin", "entropy"], title="Query strategy"),
-        "seed": Param(None, type=["null", "integer"], title="Random seed"),
-        "retirement_mode": Param(None, type=["null", "string"], enum=[None, "counts", "precise"], title="Batch retired when"),
+        "k": Param(None, type=["null", "integer"], minimum=0, maximum=1000, title="Most uncertain items (k)",
+                   description=f"0 to 1000. {CONFIGS}"),
+        "m": Param(None, type=["null", "integer"], minimum=0, maximum=1000, title="High-probability items per class (m)",
+                   description=f"0 to 1000. {CONFIGS}"),
+        "threshold": Param(None, type=["null", "number"], minimum=0, maximum=1, title="Probability threshold",
+                           description=f"0 to 1: the m items per class are above it. {CONFIGS}"),
+        "strategy": optional_choice(list(STRATEGIES), empty="the config's", title="Query strategy",
+                                    description=f"How the k items are chosen. {CONFIGS}"),
+        "seed": Param(None, type=["null", "integer"], minimum=0, maximum=2**32 - 1, title="Random seed",
+                      description=f"0 to 2^32 - 1. {CONFIGS}"),
+        "retirement_mode": optional_choice(list(MODES), empty="the config's", title="Batch retired when",
+                                           description="counts: the workflow's counters; precise: every subject's "
+                                                       f"status. {CONFIGS}"),
         "dry_run": Param(False, type="boolean", title="Dry run", description="Write manifest and images; upload nothing."),
     },
 )

@@ -22,8 +22,11 @@ For each export type (classifications, subjects, workflows):
    day (CSV and Parquet), quarantining malformed rows with their line numbers;
 5. **flatten** (classifications) — one row per classification and task.
 
-**Runs.** The daily run slices its data interval (the previous UTC day). A manual run slices what
-the form asks (no window by default). A backfill (`airflow backfill create --dag-id zooniverse_exports
+**Runs.** A first step, **check_form**, builds the slice spec the form asks for and fails at once
+(before any request) on a bad one: a `since` not before its `until`, a spec file that is not there.
+The daily run slices its data interval (the previous UTC day). A manual run slices what
+the form asks (no window by default). The form's `spec_file` is the name of a YAML file in the config
+folder (`$ZOOFLOW_CONFIG_DIR`, default `config/` in the DAGs folder), never a path. A backfill (`airflow backfill create --dag-id zooniverse_exports
 --from-date ... --to-date ...`) re-slices each past date from the latest download and requests nothing.
 
 **Outputs** under `$ZOOFLOW_DATA_ROOT/projects/<owner__name>/`: `exports/`, `slices/<type>/`, `flat/`,
@@ -36,6 +39,7 @@ event on `zooniverse://<owner>/<name>/<type>`, which the active-learning DAG sch
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 from airflow.sdk import Param, TaskGroup, dag
 from airflow.timetables.interval import CronDataIntervalTimetable
@@ -46,11 +50,16 @@ from zooflow.airflow.operators.export import (
     RequestExportOperator,
     SliceExportOperator,
 )
-from zooflow.airflow.params import common_params, deferrable, wait_settings
+from zooflow.airflow.operators.form import CheckSliceFormOperator
+from zooflow.airflow.params import common_params, config_file_param, deferrable, optional_choice, wait_settings
+from zooflow.config_dir import SLICE_SPEC
+from zooflow.exports.slice_spec import ROW_CHOICES
 from zooflow.airflow.sensors.export import ExportReadySensor
 
 EXPORT_TYPES = ("classifications", "subjects", "workflows")
 SLICED = ("classifications", "subjects")
+# An ISO date or datetime (UTC unless it has a zone): 2025-01-31, 2025-01-31T12:00:00Z.
+INSTANT = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z| ?UTC|[+-]\d{2}:?\d{2})?$"
 COMMON = {
     "project": "{{ params.project }}",
     "resource": "{{ params.resource }}",
@@ -70,21 +79,30 @@ COMMON = {
     default_args={"owner": "zooflow", "retries": 2, "retry_delay": timedelta(minutes=2)},
     params=common_params(wait_minutes=360) | {
         "export_types": Param(list(EXPORT_TYPES), type="array", items={"type": "string", "enum": list(EXPORT_TYPES)},
-                              title="Export types", examples=list(EXPORT_TYPES)),
+                              minItems=1, uniqueItems=True, title="Export types", examples=list(EXPORT_TYPES)),
         "resource": Param("project", type="string", enum=["project", "workflow", "subject_set"],
                           title="Export of", description="A workflow or subject set has only a classifications export."),
-        "resource_id": Param(None, type=["null", "integer"], minimum=1, title="Workflow or subject set id"),
+        "resource_id": Param(None, type=["null", "integer"], minimum=1, title="Workflow or subject set id",
+                             description="Needed for a workflow or subject set export; empty for the project."),
         "request_new": Param(True, type="boolean", title="Request a new export",
                              description="Off: re-slice the last download and ask Panoptes for nothing."),
-        "spec_file": Param(None, type=["null", "string"], title="Slice spec file (YAML)"),
-        "workflow_ids": Param([], type="array", items={"type": "integer"}, title="Workflow ids"),
-        "min_workflow_version": Param(None, type=["null", "string"], pattern=r"^\d+(\.\d+)?$", title="Minimum workflow version"),
-        "subject_ids": Param([], type="array", items={"type": "string", "pattern": r"^\d+(-\d+)?$"}, title="Subject id ranges (A-B)"),
-        "subject_set_ids": Param([], type="array", items={"type": "integer"}, title="Subject set ids (subject export)"),
-        "since": Param(None, type=["null", "string"], title="created_at from (UTC, inclusive)"),
-        "until": Param(None, type=["null", "string"], title="created_at until (UTC, exclusive)"),
-        "gold": Param("exclude", type="string", enum=["exclude", "only", "include"], title="Gold-standard rows"),
-        "expert": Param("include", type="string", enum=["exclude", "only", "include"], title="Expert rows"),
+        "spec_file": config_file_param(SLICE_SPEC, Path(__file__).parent, title="Slice spec file (YAML)",
+                                       empty="none: the fields below only"),
+        "workflow_ids": Param([], type=["null", "array"], items={"type": "integer", "minimum": 1}, title="Workflow ids",
+                              description="Empty: every workflow (or the spec file's)."),
+        "min_workflow_version": Param(None, type=["null", "string"], pattern=r"^\d+(\.\d+)?$", title="Minimum workflow version",
+                                      description="MAJOR.MINOR, e.g. 13.19. Empty: any version (or the spec file's)."),
+        "subject_ids": Param([], type=["null", "array"], items={"type": "string", "pattern": r"^\d+(-\d+)?$"},
+                             title="Subject id ranges (A-B)", description="One per line. Empty: every subject (or the spec file's)."),
+        "subject_set_ids": Param([], type=["null", "array"], items={"type": "integer", "minimum": 1},
+                                 title="Subject set ids (subject export)", description="Empty: every subject set (or the spec file's)."),
+        "since": Param(None, type=["null", "string"], pattern=INSTANT, title="created_at from (UTC, inclusive)",
+                       description="2025-01-31 or 2025-01-31T12:00:00Z; before `until`. Empty: no lower bound "
+                                   "(a scheduled run slices its own day)."),
+        "until": Param(None, type=["null", "string"], pattern=INSTANT, title="created_at until (UTC, exclusive)",
+                       description="After `since`. Empty: no upper bound (a scheduled run slices its own day)."),
+        "gold": optional_choice(list(ROW_CHOICES), empty="the spec file's, else exclude", title="Gold-standard rows"),
+        "expert": optional_choice(list(ROW_CHOICES), empty="the spec file's, else include", title="Expert rows"),
     },
 )
 def zooniverse_exports():
@@ -92,6 +110,7 @@ def zooniverse_exports():
         key: "{{ params.%s }}" % key
         for key in ("workflow_ids", "min_workflow_version", "subject_ids", "subject_set_ids", "since", "until", "gold", "expert")
     }
+    check = CheckSliceFormOperator(task_id="check_form", spec=spec, spec_file="{{ params.spec_file }}")
     for export_type in EXPORT_TYPES:
         with TaskGroup(group_id=export_type):
             request = RequestExportOperator(
@@ -100,7 +119,7 @@ def zooniverse_exports():
             )
             wait = ExportReadySensor(task_id="wait", request=request.output, **wait_settings())
             download = DownloadExportOperator(task_id="download", export_type=export_type, request=request.output, **COMMON)
-            request >> wait >> download
+            check >> request >> wait >> download
             if export_type in SLICED:
                 sliced = SliceExportOperator(
                     task_id="slice", export_type=export_type, spec=spec, spec_file="{{ params.spec_file }}", **COMMON,

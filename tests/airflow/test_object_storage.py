@@ -210,6 +210,7 @@ def world(tmp_path_factory):
 def remote_env(world, aws_conn, monkeypatch):
     monkeypatch.setenv("ZOOFLOW_DATA_ROOT", f"s3://{CONN_ID}@{BUCKET}/zooflow")
     monkeypatch.setenv("ZOOFLOW_CACHE_DIR", str(world["cache"]))
+    monkeypatch.setenv("ZOOFLOW_AL_CONFIG", world["al_config"])  # the deployment's default: the form leaves it empty
     for name, value in connection_env(world["config"]).items():
         monkeypatch.setenv(name, value)
 
@@ -231,7 +232,7 @@ def test_exports_write_to_s3_and_active_learning_reads_them_back(airflow_db, rem
         return relative(path, Path("/"))
 
     al_dir = key(layout.al_dir(SLUG, world["workflow_id"]))
-    al_conf = {"project": SLUG, "config": world["al_config"], "poll_seconds": 1, "wait_timeout_minutes": 0.5}
+    al_conf = {"project": SLUG, "poll_seconds": 1, "wait_timeout_minutes": 0.5}
 
     # Round 1 (cold start): the round state and the batch go to S3.
     first_run = load(dags_folder, "zooniverse_active_learning").test(run_conf=al_conf)

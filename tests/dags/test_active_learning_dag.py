@@ -40,7 +40,10 @@ def world(tmp_path_factory):
 
 @pytest.fixture()
 def env(world, monkeypatch):
+    """The AL config is both in the config folder (the form names it) and the deployment's default."""
     monkeypatch.setenv("ZOOFLOW_DATA_ROOT", str(world["root"]))
+    monkeypatch.setenv("ZOOFLOW_CONFIG_DIR", str(Path(world["al_config"]).parent))
+    monkeypatch.setenv("ZOOFLOW_AL_CONFIG", world["al_config"])
     for name, value in connection_env(world["config"]).items():
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(panoptes_client.panoptes, "RETRY_BACKOFF_INTERVAL", 1)
@@ -56,7 +59,7 @@ def load(dags_folder, name):
 
 
 def conf(world, **extra):
-    return {"project": SLUG, "config": world["al_config"], "poll_seconds": 1, "wait_timeout_minutes": 0.5} | extra
+    return {"project": SLUG, "config": Path(world["al_config"]).name, "poll_seconds": 1, "wait_timeout_minutes": 0.5} | extra
 
 
 def state(world) -> RoundState:
@@ -113,7 +116,8 @@ def test_second_round_learns_from_the_first_batchs_consensus(airflow_db, env, wo
 
 def test_dry_run_writes_the_manifest_and_changes_nothing(airflow_db, env, world, dags_folder) -> None:
     before, rounds = world["sandbox"].admin.state(), state(world).rounds
-    run = load(dags_folder, "zooniverse_active_learning").test(run_conf=conf(world, dry_run=True, k=4, m=0))
+    # config left empty: the deployment's $ZOOFLOW_AL_CONFIG
+    run = load(dags_folder, "zooniverse_active_learning").test(run_conf=conf(world, dry_run=True, k=4, m=0, config=None))
     assert run.state == "success"
     (upload,) = [t for t in run.get_task_instances() if t.task_id == "upload"]
     assert upload.state == "skipped"

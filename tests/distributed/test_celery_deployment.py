@@ -149,7 +149,8 @@ def deployment(tmp_path_factory: pytest.TempPathFactory, report) -> Iterator[Dep
         # exports with the form's defaults (no project) the moment the DAG is unpaused, and that
         # failing run would hold the DAG's one active run slot through its retries.
         env = airflow_env(airflow_home=root / "airflow", dags_folder=REPO / "dags", data_root=root / "data",
-                          panoptes=panoptes, extra={"AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False"})
+                          panoptes=panoptes, extra={"AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+                                                    "ZOOFLOW_AL_CONFIG": str(al_config)})  # the form leaves it empty
         cluster = stack.enter_context(CeleryCluster(env, postgres=postgres, redis=redis))
         report(f"postgres {postgres.address}, redis {redis.address}, sandbox {sandbox.endpoint}, "
                f"api-server {cluster.url}; Celery workers answering: {', '.join(sorted(cluster.workers_answering()))} "
@@ -198,8 +199,7 @@ def runs(deployment: Deployment, report) -> Runs:
     report(f"{EXPORTS} {exports_id}: {exports['state']} after {time.monotonic() - triggered_at:.0f} s")
 
     al_started = time.monotonic()
-    al_id = api.trigger(AL, {"project": SLUG, "config": str(deployment.al_config), "poll_seconds": 1,
-                             "wait_timeout_minutes": 5})
+    al_id = api.trigger(AL, {"project": SLUG, "poll_seconds": 1, "wait_timeout_minutes": 5})
     al = _finish(api, AL, al_id, timeout=300)
     report(f"{AL} {al_id}: {al['state']} after {time.monotonic() - al_started:.0f} s")
 

@@ -109,8 +109,10 @@ class World:
 
 @pytest.fixture()
 def env(world, monkeypatch):
-    """The connection and data root in the environment, and the sandbox with no fault left set."""
+    """The connection, data root and config folder (the AL config's) in the environment, and the
+    sandbox with no fault left set."""
     monkeypatch.setenv("ZOOFLOW_DATA_ROOT", str(world.root))
+    monkeypatch.setenv("ZOOFLOW_CONFIG_DIR", str(Path(world.al_config).parent))
     for name, value in connection_env(world.config).items():
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(panoptes_client.panoptes, "RETRY_BACKOFF_INTERVAL", 1)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from zooflow.sandbox import seed
 
 SLUG = seed.DEMO_PROJECT_SLUG
@@ -10,7 +12,7 @@ EXPORTS_CONF = {"project": SLUG, "poll_seconds": 1, "wait_timeout_minutes": 0.5}
 
 
 def al_conf(world, **extra) -> dict:
-    return {"project": SLUG, "config": world.al_config, "poll_seconds": 1, "wait_timeout_minutes": 0.5} | extra
+    return {"project": SLUG, "config": Path(world.al_config).name, "poll_seconds": 1, "wait_timeout_minutes": 0.5} | extra
 
 
 def task(run, task_id: str):

@@ -139,15 +139,18 @@ def test_an_unknown_project_slug_names_the_fix(env, load, table, capfd) -> None:
     table("bad input", "unknown project slug", message)
 
 
-def test_an_unknown_workflow_id_names_the_fix(env, load, table, tmp_path, capfd) -> None:
+def test_an_unknown_workflow_id_names_the_fix(env, load, table, capfd) -> None:
     world = env
     config = json.loads(json.dumps(__import__("yaml").safe_load(Path(world.al_config).read_text())))
     config["workflow_id"] = 987654
-    bad = tmp_path / "al.yaml"
+    bad = Path(world.al_config).with_name("unknown-workflow.yaml")  # in the config folder, as a form needs
     bad.write_text(__import__("yaml").safe_dump(config))
     before = world.admin.state()
     capfd.readouterr()
-    run = load("zooniverse_active_learning").test(run_conf=al_conf(world) | {"config": str(bad)})
+    try:
+        run = load("zooniverse_active_learning").test(run_conf=al_conf(world) | {"config": bad.name})
+    finally:
+        bad.unlink()
     assert run.state == "failed"
     message = error_line(capfd, "987654")
     after = world.admin.state()

@@ -154,10 +154,11 @@ def load_dag(dags_folder):
 def test_the_active_learning_dag_writes_each_rounds_report(airflow_db, dags_folder, world, data_root, monkeypatch) -> None:
     for name, value in connection_env(world["config"]).items():
         monkeypatch.setenv(name, value)
+    monkeypatch.setenv("ZOOFLOW_CONFIG_DIR", str(world["folder"]))
     al_config = world["folder"] / "al.yaml"
     al_config.write_text(yaml.safe_dump({"pool": str(world["pool"]), "workflow_id": world["workflow_id"],
                                          "label_column": "label", "k": 4, "m": 1}))
-    conf = {"project": PROJECT, "config": str(al_config), "subject_set_name": "dag-round-report", "poll_seconds": 1,
+    conf = {"project": PROJECT, "config": al_config.name, "subject_set_name": "dag-round-report", "poll_seconds": 1,
             "wait_timeout_minutes": 0.5}
     reports = DataRoot(data_root).reports_dir(PROJECT, "al-round-report")
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
-from airflow.sdk import Param
+from airflow.sdk import BaseOperator, Param
+
+from zooflow.config_dir import ConfigKind, config_dir, config_names, resolve_config
 
 DEFAULT_PROJECT = os.environ.get("ZOOFLOW_PROJECT", "")
 
@@ -24,6 +27,29 @@ def conn_id_param() -> Param:
 def dry_run_param(what_it_does: str) -> Param:
     """Admin forms start in dry run: a change to volunteers' data is made only when asked for."""
     return Param(True, type="boolean", title="Dry run", description=f"On: only report. Off: {what_it_does}.")
+
+
+def optional_choice(choices: list[str], *, empty: str, **kwargs: Any) -> Param:
+    """A drop-down whose empty choice reads ``empty`` (Airflow shows a bare None as "null")."""
+    return Param(None, type=["null", "string"], enum=[None, *choices], values_display={"null": empty}, **kwargs)
+
+
+def config_file_param(kind: ConfigKind, dags_folder: Path, *, empty: str, **kwargs: Any) -> Param:
+    """A form field naming a YAML file in the config folder (``zooflow.config_dir``): a drop-down of
+    the files there when the DAG is parsed, else a file name the run checks."""
+    folder = config_dir(dags_folder)
+    names = config_names(folder)
+    if names:
+        return optional_choice(names, empty=empty, description=f"A {kind.what} file in {folder}.", **kwargs)
+    return Param(None, type=["null", "string"], pattern=r"^[^./\\][^/\\]*\.(yaml|yml)$",
+                 description=f"The file name of a {kind.what} in {folder} (it holds none yet: add the YAML "
+                             f"file there). Empty: {empty}.", **kwargs)
+
+
+def form_file(task: BaseOperator, name: str | None, kind: ConfigKind) -> Path | None:
+    """The file a task's form value names, resolved in the config folder of the task's DAG (the same
+    folder ``config_file_param`` offered), refused if it leads elsewhere; nothing is read."""
+    return resolve_config(name, kind, dags_folder=Path(task.dag.fileloc).parent)
 
 
 def common_params(*, wait_minutes: float) -> dict[str, Param]:

@@ -103,6 +103,7 @@ def run_round(args: argparse.Namespace) -> int:
     from zooflow.al.round import RoundConfig, select_round, upload_round
     from zooflow.progress import terminal_progress
     from zooflow.al.state import RoundState
+    from zooflow.config_dir import AL_CONFIG, resolve_config
     from zooflow.errors import ConfigurationError
     from zooflow.exports.download import latest_download
     from zooflow.panoptes import connect
@@ -112,7 +113,7 @@ def run_round(args: argparse.Namespace) -> int:
     from zooflow.retirement import batch_retired_check
 
     overrides = {k: getattr(args, k) for k in ("k", "m", "threshold", "seed", "strategy")}
-    config = RoundConfig.load(args.config, overrides)
+    config = RoundConfig.load(resolve_config(args.config, AL_CONFIG, shell=True), overrides)
     root = DataRoot(args.data_root)
     state = RoundState(root.al_dir(args.project, config.workflow_id))
     exports_dir = root.exports_dir(args.project, "classifications")

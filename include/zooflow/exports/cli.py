@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from zooflow.config_dir import SLICE_SPEC, resolve_config
 from zooflow.connection_args import add_connection_args, config_from_args
 from zooflow.errors import ConfigurationError
 from zooflow.exports.download import download_export
@@ -68,7 +69,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     slicer.add_argument("input", type=Path, help="the export, .csv or .csv.gz")
     slicer.add_argument("--out", type=Path, required=True, help="output folder (date partitions are replaced, others kept)")
-    slicer.add_argument("--spec", type=Path, help="a YAML slice spec; flags override its values")
+    slicer.add_argument("--spec", help="a YAML slice spec: a path, or a file name in the config folder "
+                        "($ZOOFLOW_CONFIG_DIR); flags override its values")
     slicer.add_argument("--workflow-id", type=int, action="append", dest="workflow_ids", help="keep this workflow (repeatable)")
     slicer.add_argument("--min-version", dest="min_workflow_version", help="minimum workflow version, e.g. 13.19")
     slicer.add_argument("--subject-ids", action="append", dest="subject_ids", metavar="A-B",
@@ -163,7 +165,7 @@ def run_download(args: argparse.Namespace) -> int:
 
 
 def _slice_spec(args: argparse.Namespace) -> SliceSpec:
-    base = SliceSpec.from_yaml(args.spec).to_dict() if args.spec else {}
+    base = SliceSpec.from_yaml(resolve_config(args.spec, SLICE_SPEC, shell=True)).to_dict() if args.spec else {}
     flags = {key: getattr(args, key) for key in ("workflow_ids", "min_workflow_version", "subject_ids", "subject_set_ids",
                                                  "since", "until", "gold", "expert", "formats")}
     return SliceSpec.from_mapping(base | {k: v for k, v in flags.items() if v is not None})

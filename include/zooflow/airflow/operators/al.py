@@ -1,7 +1,7 @@
 """Operators for the active-learning round: plan, select, upload.
 
-Thin shells over ``zooflow.al.round``: they read the project's AL config (with the trigger form's
-values on top), find the round state and the latest classification download under the data root,
+Thin shells over ``zooflow.al.round``: they read the project's AL config (a file the form names in
+the config folder, else ``$ZOOFLOW_AL_CONFIG``: ``zooflow.config_dir``; the form's values on top), find the round state and the latest classification download under the data root,
 and hand back JSON-ready values (never credentials) for XCom. With a remote data root each pulls the
 state, exports and round folders it reads into the worker's cache and pushes what it wrote
 (``zooflow.airflow.storage``).
@@ -20,9 +20,11 @@ from panoptes_client import Workflow
 
 from zooflow.airflow.errors import fail_fast_on_bad_config
 from zooflow.airflow.hooks.zooniverse import PanoptesHook
+from zooflow.airflow.params import form_file
 from zooflow.airflow.storage import DataStore, data_store, pull_latest_download
 from zooflow.al.round import RoundConfig, Selection, select_round, upload_round
 from zooflow.al.state import RoundState
+from zooflow.config_dir import AL_CONFIG
 from zooflow.paths import safe_name
 from zooflow.progress import ProgressLog, timed
 from zooflow.projects import find_project, project_workflow
@@ -44,7 +46,7 @@ class _RoundOperator(BaseOperator):
 
     def round_config(self) -> RoundConfig:
         overrides = {k: v for k, v in (self.overrides or {}).items() if k in FORM_SETTINGS}
-        return RoundConfig.load(self.config, overrides)
+        return RoundConfig.load(form_file(self, self.config, AL_CONFIG), overrides)
 
     def state(self, config: RoundConfig, store: DataStore) -> RoundState:
         """The round state, pulled from a remote data root first."""
@@ -70,7 +72,7 @@ class PlanRoundOperator(_RoundOperator):
             config = self.round_config()
             with PanoptesHook(self.zooniverse_conn_id).get_conn():
                 project_workflow(find_project(self.project), config.workflow_id,
-                                 setting=f"workflow_id in the active-learning config {self.config}")
+                                 setting=f"workflow_id in the active-learning config {self.config or '$ZOOFLOW_AL_CONFIG'}")
             state = self.state(config, data_store())
         own = state.round_of_run(context["run_id"])
         current = own or state.pending()

@@ -21,12 +21,13 @@ from airflow.sdk.exceptions import AirflowSkipException
 from zooflow.airflow.assets import EXPORTS_ALIAS, export_asset
 from zooflow.airflow.errors import fail_fast_on_bad_config
 from zooflow.airflow.hooks.zooniverse import PanoptesHook
+from zooflow.airflow.params import form_file
 from zooflow.airflow.storage import data_store, pull_latest_download
 from zooflow.exports.download import KEEP_DOWNLOADS, download_export, export_filename, intact_download
 from zooflow.exports.flatten import flatten_export
 from zooflow.exports.media import ExportTarget, RequestOutcome, describe, request_export
-from zooflow.exports.runs import reslice_only, run_spec
-from zooflow.exports.slice_spec import SliceSpec
+from zooflow.config_dir import SLICE_SPEC
+from zooflow.exports.runs import form_spec, reslice_only, run_spec
 from zooflow.exports.slicer import SliceReport, slice_export
 from zooflow.files import atomic_write_json
 from zooflow.progress import ProgressLog
@@ -167,7 +168,9 @@ class SliceExportOperator(_ExportOperator):
     """Slice the latest download into date partitions and announce them as an Asset event.
 
     The created_at window is the run's data interval for scheduled runs and backfills (one
-    partition per date), and the spec's own ``since``/``until`` otherwise.
+    partition per date), and the spec's own ``since``/``until`` otherwise. ``spec_file`` is the
+    name of a YAML file in the config folder (``zooflow.config_dir``), not a path: a form may not
+    read other files.
     """
 
     template_fields: Sequence[str] = (*_ExportOperator.template_fields, "spec", "spec_file")
@@ -180,9 +183,7 @@ class SliceExportOperator(_ExportOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         with fail_fast_on_bad_config():
-            base = SliceSpec.from_yaml(self.spec_file) if self.spec_file else SliceSpec()
-            overrides = {k: v for k, v in (self.spec or {}).items() if v not in (None, "", [])}
-            spec = SliceSpec.from_mapping(base.to_dict() | overrides) if overrides else base
+            spec = form_spec(form_file(self, self.spec_file, SLICE_SPEC), self.spec)
             spec = run_spec(spec, context["dag_run"].run_type,
                             context.get("data_interval_start"), context.get("data_interval_end"))
             store = data_store()
