@@ -311,8 +311,6 @@ class _Plan:
     """What is needed to scan chunks of one export with one spec."""
 
     header: list[str]
-    layout: Layout
-    spec: SliceSpec
     scan_columns: list[str]  # the cheap parse
     id_column: str
 
@@ -332,7 +330,7 @@ class _Plan:
         scan = [name for name in header if name in wanted or name not in known]
         if len(scan) == len(header):
             scan = header
-        return cls(header, layout, spec, scan, id_column)
+        return cls(header, scan, id_column)
 
 
 @dataclass
@@ -343,7 +341,6 @@ class _Scanned:
     quarantined: list[tuple[int, str, bytes]] = field(default_factory=list)  # (line in chunk, reason, record)
     filtered: Counter = field(default_factory=Counter)
     kept: list[tuple[str, pa.Buffer, int]] = field(default_factory=list)  # (day, record bytes, rows)
-    full_parse: bool = False
 
 
 def _parse(chunk: memoryview, header: list[str], columns: list[str]) -> tuple[pa.Table, list[tuple[int, str, str]]]:
@@ -365,19 +362,6 @@ def _parse(chunk: memoryview, header: list[str], columns: list[str]) -> tuple[pa
                                              quoted_strings_can_be_null=False),
     )
     return table, invalid
-
-
-def _np_bool(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """An Arrow boolean array as numpy, nulls as False. (Arrow's own ``to_numpy`` and Python scalars
-    would import pandas, a second of start-up the slice path does not need.)"""
-    if isinstance(mask, pa.ChunkedArray):
-        mask = mask.combine_chunks()
-    n, offset = len(mask), mask.offset
-    validity, values = mask.buffers()[:2]
-    bits = np.unpackbits(np.frombuffer(values, dtype=np.uint8), bitorder="little")[offset: offset + n].astype(bool)
-    if validity is not None and mask.null_count:
-        bits &= np.unpackbits(np.frombuffer(validity, dtype=np.uint8), bitorder="little")[offset: offset + n].astype(bool)
-    return bits
 
 
 def _np_int64(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -411,7 +395,7 @@ def _scan(chunk: memoryview, plan: _Plan, is_last: bool, masks: _Masks) -> _Scan
         return _scan_aligned(chunk, plan, is_last, masks)
     except _Misaligned:
         pass
-    total = _Scanned(full_parse=True)
+    total = _Scanned()
     data, base = bytes(chunk), 0
     while data:
         if data.count(b"\n") <= 1:
@@ -495,7 +479,6 @@ def _scan_aligned(chunk: memoryview, plan: _Plan, is_last: bool, masks: _Masks) 
         if columns is plan.header or (placed.ok and not placed.open_end):
             break
         columns = plan.header  # a line break in a skipped cell, or a record cut by the chunk's end
-        out.full_parse = True
     if not placed.ok:
         raise _Misaligned()
     reasons = np.full(n, None, dtype=object)
