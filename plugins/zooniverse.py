@@ -41,6 +41,7 @@ from zooflow.catalog import (
     SERVED_SUFFIXES,
     build_catalog,
     render_catalog,
+    render_no_local_root,
     render_run,
     resolve_file,
     run_summary,
@@ -122,8 +123,7 @@ def _file_href(request: Request) -> Any:
 
 
 def _no_local_root(label: str) -> HTMLResponse:
-    return HTMLResponse(f"<!doctype html><p>The data root <code>{label}</code> is object storage. This page lists a "
-                        "local data root only (a folder or file:// URL on the api-server's machine).</p>")
+    return HTMLResponse(render_no_local_root(label))
 
 
 @app.get("/", response_class=HTMLResponse)

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from html import escape
 from datetime import datetime
 from typing import Any
 
+from markupsafe import Markup
+
 from zooflow.catalog import format_age
+from zooflow.reports.html import render
 
 LIMIT = 10
 NO_ERROR = "no exception in the task's log (see the task's log in the UI)"
@@ -83,22 +85,10 @@ def _task_error(task: Any) -> str | None:
         return None
 
 
-def render_failed_runs(runs: list[FailedRun], now: datetime) -> str:
+def render_failed_runs(runs: list[FailedRun], now: datetime) -> Markup:
     """The page's "Failed runs" section (escaped HTML), or a line saying there are none.
 
     Runs are named, not linked: the UI shows this page in a sandboxed frame that may not navigate the
     whole window, and the Airflow UI opened inside its own frame would be confusing.
     """
-    if not runs:
-        return '<h2>Failed runs</h2><p class="muted failed-none">No recent run of the zooflow DAGs failed.</p>'
-    rows = []
-    for run in runs:
-        when = f"{format_age(now - run.failed_at)} ago" if run.failed_at else "n/a"
-        task = f"{run.task_id} (try {run.try_number})" if run.task_id else "none"
-        rows.append(f'<tr class="failed" data-dag="{escape(run.dag_id)}" data-run="{escape(run.run_id)}">'
-                    f'<td>{escape(run.dag_id)}<br><code class="sub">{escape(run.run_id)}</code></td>'
-                    f'<td class="when">{escape(when)}</td><td>{escape(task)}</td>'
-                    f'<td class="error"><code>{escape(run.error)}</code></td></tr>')
-    return ("<h2>Failed runs</h2><style>tr.failed td.error code{color:#822727;word-break:normal}</style>"
-            "<table><thead><tr><th>DAG and run</th><th>Failed</th><th>Failing task</th>"
-            f"<th>Error</th></tr></thead><tbody>{''.join(rows)}</tbody></table>")
+    return Markup(render("failed_runs.html.j2", runs=runs, now=now, age=format_age))

@@ -221,7 +221,7 @@ def test_a_run_summary_holds_only_its_own_dag_outputs(built) -> None:
 def test_the_page_escapes_what_it_shows_and_links_through_the_file_route(built) -> None:
     catalog = build_catalog(built["root"])
     html = render_catalog(catalog, lambda path: f"/zooniverse/files/{path}", data_root_label="/data")
-    assert ODD_SET_NAME not in html and "round &lt;2&gt; &amp; &quot;friends&quot;" in html
+    assert ODD_SET_NAME not in html and "round &lt;2&gt; &amp; &#34;friends&#34;" in html
     assert html.count('class="export"') == 2 and html.count('class="round"') >= 2
     assert 'data-export-type="classifications" data-state="sliced"' in html
     assert f'href="/zooniverse/files/projects/{safe_name(SLUG)}/reports/export-report/{safe_name(EXPORT_RUN)}.html"' in html

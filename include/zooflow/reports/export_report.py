@@ -20,8 +20,7 @@ from typing import Any
 from zooflow.exports.slicer import PARTITION, SliceReport
 from zooflow.paths import DataRoot, safe_name
 from zooflow.reports import charts
-from zooflow.reports.html import (Markup, bullet_list, element, image, key_figures, link, note, page, section, table,
-                                  utc_text)
+from zooflow.reports.html import Anchor, Chart, link, render_report, utc_text
 from zooflow.reports.publish import ReportFiles, write_report
 
 KIND = "export-report"
@@ -139,15 +138,10 @@ def write_export_report(
         figures.append(("Sliced at", utc_text(datetime.fromisoformat(sliced.finished_at))))
     figures.append(("Slicing took", f"{sliced.seconds:.1f} s"))
 
-    body: list[object] = [key_figures(figures)]
-    if counts.per_day:
-        body += [_days_section(counts, task_rows if flattened else None, slices_dir, flattened, target),
-                 _workflows_section(counts)]
-    else:
-        body.append(note("This run kept no classifications: no partition was written, so there is nothing to chart."))
-    body.append(_slice_section(sliced, flattened, target))
-
-    html = page("Export report: classifications", project=project, generated_at=generated_at, body=body)
+    html = render_report("export_report.html.j2", title="Export report: classifications", project=project,
+                         generated_at=generated_at, figures=figures, **_slice(sliced, flattened, target),
+                         **({"days": _days(counts, task_rows if flattened else None, slices_dir, flattened, target),
+                             "workflows": _workflows(counts)} if counts.per_day else {"days": None}))
     summary = {
         "kind": KIND, "project": project, "run_id": run_id, "export": Path(sliced.source).name,
         "export_bytes": export_bytes, "rows_read": sliced.rows_read, "rows_kept": sliced.rows_kept,
@@ -159,8 +153,9 @@ def write_export_report(
     return write_report(root, target, html, summary, generated_at)
 
 
-def _days_section(counts: ClassificationCounts, task_rows: Counter | None, slices_dir: Path,
-                  flattened: Mapping[str, Mapping[str, Any]], page_path: Path) -> Markup:
+def _days(counts: ClassificationCounts, task_rows: Counter | None, slices_dir: Path,
+          flattened: Mapping[str, Mapping[str, Any]], page_path: Path) -> dict[str, Any]:
+    """The chart of classifications per day and the table of each day's counts and files."""
     per_day = {date.fromisoformat(day): rows for day, rows in counts.per_day.items()}
     chart, unit = charts.daily_counts(per_day, title="Classifications", ylabel="classifications")
     caption = f"{sum(per_day.values())} classifications on {len(per_day)} day(s)" + (
@@ -168,39 +163,33 @@ def _days_section(counts: ClassificationCounts, task_rows: Counter | None, slice
     header = ["day (UTC)", "classifications", *(["task rows"] if task_rows is not None else []), "files"]
     rows = [[day, n, *([task_rows[day]] if task_rows is not None else []),
              _day_links(slices_dir, day, flattened, page_path)] for day, n in counts.per_day.items()]
-    return section("Classifications per day", image(chart, f"Bar chart of classifications per {unit}", caption),
-                   table(header, rows))
+    return {"chart": Chart(chart, f"Bar chart of classifications per {unit}", caption), "header": header, "rows": rows}
 
 
-def _workflows_section(counts: ClassificationCounts) -> Markup:
+def _workflows(counts: ClassificationCounts) -> dict[str, Any]:
+    """The chart and table of classifications per workflow, most first."""
     ranked = counts.per_workflow.most_common()
     chart = charts.bars({"classifications": {counts.workflow_label(w): n for w, n in ranked}},
                         title="Classifications per workflow", value_label="classifications", horizontal=True)
-    return section("Classifications per workflow", image(chart, "Bar chart of classifications per workflow"),
-                   table(["workflow id", "name", "classifications"], [[w, counts.names.get(w, ""), n] for w, n in ranked]))
+    return {"chart": Chart(chart, "Bar chart of classifications per workflow"),
+            "rows": [[w, counts.names.get(w, ""), n] for w, n in ranked]}
 
 
-def _day_links(slices_dir: Path, day: str, flattened: Mapping[str, Mapping[str, Any]], page_path: Path) -> Markup:
+def _day_links(slices_dir: Path, day: str, flattened: Mapping[str, Mapping[str, Any]], page_path: Path) -> list[Anchor]:
     folder = slices_dir / f"{PARTITION}={day}"
     slices = [link(f"slice {part.suffix[1:]}", part, page_path) for part in sorted(folder.glob("part-*"))]
     flats = [link(f"flat {Path(output).suffix[1:]}", output, page_path)
              for key, flat in sorted(flattened.items()) if key.split("/", 1)[0] == day for output in flat["outputs"]]
-    return Markup(" · ".join(slices + flats))
+    return slices + flats
 
 
-def _slice_section(sliced: SliceReport, flattened: Mapping[str, Mapping[str, Any]], page_path: Path) -> Markup:
+def _slice(sliced: SliceReport, flattened: Mapping[str, Mapping[str, Any]], page_path: Path) -> dict[str, Any]:
+    """The slice's settings, the rows it left out by test, and the quarantined rows by reason with their files."""
     spec = [[name, json.dumps(value) if isinstance(value, (list, dict)) else value]
             for name, value in sliced.spec.items() if value not in (None, "", [], ())]
-    parts: list[object] = [table(["setting", "value"], spec) if spec else note("The slice kept every row (no settings).")]
-    if sliced.rows_filtered:
-        parts += [element("h3", "Outside the slice"), table(["test", "rows"], sliced.rows_filtered.most_common())]
     reasons = Counter(sliced.quarantine_reasons)
     for flat in flattened.values():
         reasons.update({f"flatten: {reason}": n for reason, n in flat["quarantine_reasons"].items()})
-    if reasons:
-        files = [sliced.quarantine_file, *(flat["quarantine_file"] for flat in flattened.values())]
-        parts += [element("h3", "Quarantined rows"), table(["reason", "rows"], reasons.most_common()),
-                  bullet_list(link(Path(f).name, f, page_path) for f in files if f)]
-    else:
-        parts.append(element("p", "No row was quarantined."))
-    return section("Slice report", *parts)
+    files = [sliced.quarantine_file, *(flat["quarantine_file"] for flat in flattened.values())]
+    return {"spec": spec, "filtered": sliced.rows_filtered.most_common(), "reasons": reasons.most_common(),
+            "quarantine_files": [link(Path(f).name, f, page_path) for f in files if f]}

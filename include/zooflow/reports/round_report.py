@@ -19,8 +19,7 @@ from zooflow.al.state import RoundState
 from zooflow.catalog import CURVE_MIN_POINTS, scored_rounds
 from zooflow.paths import DataRoot, safe_name
 from zooflow.reports import charts
-from zooflow.reports.html import (Markup, bullet_list, element, figure, image, img, join, key_figures, link, note, page,
-                                  section, sheet)
+from zooflow.reports.html import Chart, link, render_report
 from zooflow.reports.publish import ReportFiles, write_report
 
 KIND = "al-round-report"
@@ -81,20 +80,15 @@ def write_round_report(
         ("Held-out macro F1", _score(scores["f1"])),
         ("Held out / trained on", f"{scores['held_out']} / {scores['trained_on']}"),
     ]
-    body: list[object] = [
-        note(_status(selection, upload, config.workflow_id)),
-        key_figures(figures),
-        section("Volunteer consensus", bullet_list(selection.consensus)),
-        section("Learning curve", _learning_curve(selection, state)),
-        section("Class balance", _class_balance(scores["class_balance"], picked)),
-        section("Confusion matrix (held-out labels)", _confusion(scores)),
-        section(f"Contact sheet: the {len(selection.picks)} images of this round", _contact_sheet(selection, upload)),
-        section("Files", bullet_list(link(name, Path(selection.folder) / name, target)
-                                     for name in ("manifest.csv", "selection.json", "consensus.json", "uploaded.json")
-                                     if (Path(selection.folder) / name).is_file())),
-    ]
     title = f"Active-learning round {selection.round}" + (" (dry run)" if selection.dry_run else "")
-    html = page(title, project=project, generated_at=generated_at, body=body)
+    html = render_report(
+        "round_report.html.j2", title=title, project=project, generated_at=generated_at,
+        status=_status(selection, upload, config.workflow_id), figures=figures, consensus=selection.consensus,
+        learning_curve=_learning_curve(selection, state), class_balance=_class_balance(scores["class_balance"], picked),
+        confusion=_confusion(scores), picked=len(selection.picks), sheet=_contact_sheet(selection, upload),
+        files=[link(name, Path(selection.folder) / name, target)
+               for name in ("manifest.csv", "selection.json", "consensus.json", "uploaded.json")
+               if (Path(selection.folder) / name).is_file()])
     summary = {
         "kind": KIND, "project": project, "workflow_id": config.workflow_id, "round": selection.round,
         "dry_run": selection.dry_run, "set_name": selection.set_name,
@@ -105,46 +99,47 @@ def write_round_report(
     return write_report(root, target, html, summary, generated_at)
 
 
-def _learning_curve(selection: Selection, state: RoundState) -> Markup:
+def _learning_curve(selection: Selection, state: RoundState) -> Chart | str:
+    """The learning curve so far, or (a note) why there is none."""
     if selection.dry_run:
-        return note("A dry run records no round, so it adds no point to the learning curve.")
+        return "A dry run records no round, so it adds no point to the learning curve."
     rounds = [r for r in state.rounds if r.get("metrics")]
     scored = scored_rounds(rounds)
     if not scored:
-        return note("No round has held-out scores yet (too few labels to score), so the learning curve has no "
-                    "point to draw.")
+        return ("No round has held-out scores yet (too few labels to score), so the learning curve has no "
+                "point to draw.")
     if scored < CURVE_MIN_POINTS:
-        return note(f"Only {scored} round has held-out scores so far; the learning curve is drawn once "
-                    f"{CURVE_MIN_POINTS} rounds have them.")
+        return (f"Only {scored} round has held-out scores so far; the learning curve is drawn once "
+                f"{CURVE_MIN_POINTS} rounds have them.")
     curve = draw_learning_curve(state)
-    return image(curve.read_bytes(), "Learning curve: held-out accuracy and macro F1 against items labelled",
+    return Chart(curve.read_bytes(), "Learning curve: held-out accuracy and macro F1 against items labelled",
                  f"{len(rounds)} round(s), {scored} with held-out scores")
 
 
-def _class_balance(labelled: Mapping[str, int], picked: Mapping[str, int]) -> Markup:
+def _class_balance(labelled: Mapping[str, int], picked: Mapping[str, int]) -> Chart | str:
     series = {name: counts for name, counts in ((LABELLED, labelled), (PICKED, picked)) if counts}
     if not series:
-        return note("No labels yet (cold start): the learner had nothing to learn from, so this batch was picked "
-                    "at random and has no predicted classes.")
+        return ("No labels yet (cold start): the learner had nothing to learn from, so this batch was picked "
+                "at random and has no predicted classes.")
     caption = f"{sum(labelled.values())} labels in {len(labelled)} class(es)" + (
         "; the picked batch by the class the model predicts for each item" if picked else "")
-    return image(charts.bars(series, title="Class balance", value_label="items"),
+    return Chart(charts.bars(series, title="Class balance", value_label="items"),
                  "Bar chart of labelled items and picked items per class", caption)
 
 
-def _confusion(scores: Mapping[str, Any]) -> Markup:
+def _confusion(scores: Mapping[str, Any]) -> Chart | str:
     matrix = scores.get("confusion")
     if not matrix:
         reason = scores.get("note") or "this round's metrics have no held-out predictions"
-        return note(f"No confusion matrix for this round: {reason}.")
+        return f"No confusion matrix for this round: {reason}."
     total = sum(map(sum, matrix["matrix"]))
     right = sum(matrix["matrix"][i][i] for i in range(len(matrix["classes"])))
-    return image(charts.confusion(matrix["classes"], matrix["matrix"], title="Held-out items: true against predicted"),
+    return Chart(charts.confusion(matrix["classes"], matrix["matrix"], title="Held-out items: true against predicted"),
                  "Confusion matrix of the held-out labels",
                  f"{right} of {total} held-out items predicted right, by a model trained on the other labelled items")
 
 
-def _contact_sheet(selection: Selection, upload: Mapping[str, Any] | None) -> Markup:
+def _contact_sheet(selection: Selection, upload: Mapping[str, Any] | None) -> list[dict[str, Any]]:
     """Thumbnails of the images uploaded for each item (from the manifest, as volunteers see them),
     captioned with the item, why it was picked, and what the model made of it."""
     predicted = {p["pool_id"]: p["predicted"] for p in selection.picks}
@@ -152,10 +147,10 @@ def _contact_sheet(selection: Selection, upload: Mapping[str, Any] | None) -> Ma
     cells = []
     for item in manifest_items(Path(selection.manifest)):
         probability = item.metadata["#model_probability"]
-        lines = [element("strong", item.key), f"reason: {item.metadata['#query_reason']}",
+        lines = [f"reason: {item.metadata['#query_reason']}",
                  "no model yet" if probability is None else f"p = {probability:.2f} for {predicted.get(item.key)}"]
         if item.key in subjects:
             lines.append(f"subject {subjects[item.key]}")
-        thumbnails = join(img(charts.thumbnail(path), f"{item.key}, image {n + 1}") for n, path in enumerate(item.files))
-        cells.append(figure(thumbnails, join(element("div", line) for line in lines)))
-    return sheet(cells)
+        cells.append({"key": item.key, "lines": lines, "thumbnails": [
+            (charts.thumbnail(path), f"{item.key}, image {n + 1}") for n, path in enumerate(item.files)]})
+    return cells
