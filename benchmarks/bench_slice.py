@@ -1,4 +1,4 @@
-"""Slice benchmark: the founding ``csv.DictReader`` loop against ``zooflow.exports.slicer.slice_export``.
+"""Slice benchmark: the founding ``csv.DictReader`` loop against ``zooflow.exports.slicing.slice_export``.
 
 Both cut the same gzip export with the same tests (workflow id, minimum workflow version, subject id
 range, gold-standard and expert rows excluded, a created_at window) and write the kept rows as CSV.
@@ -102,7 +102,7 @@ def founding_slice(source: str, target: str) -> tuple[int, int]:
 
 def zooflow_slice(source: str, target: str, formats: tuple[str, ...]) -> tuple[int, int]:
     from zooflow.exports.slice_spec import SliceSpec
-    from zooflow.exports.slicer import slice_export
+    from zooflow.exports.slicing import slice_export
 
     global IMPORTED
     IMPORTED = time.perf_counter()
@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
     print(f"load average before: {os.getloadavg()[0]:.2f}; cpus: {os.cpu_count()}")
-    subprocess.run([sys.executable, "-c", "import zooflow.exports.slicer, zooflow.exports.slice_spec, "
+    subprocess.run([sys.executable, "-c", "import zooflow.exports.slicing, zooflow.exports.slice_spec, "
                     "pyarrow.parquet, csv, gzip"], check=True, env=_child_env())  # fill the bytecode cache
     ok = True
     for source in args.exports:

@@ -18,7 +18,7 @@ from pathlib import Path
 from zooflow.airflow_env import airflow_env
 from zooflow.al.state import RoundState
 from zooflow.errors import ZooflowError
-from zooflow.exports.slicer import SliceReport
+from zooflow.exports.slicing import SliceReport
 from zooflow.panoptes import connect
 from zooflow.paths import DataRoot
 from zooflow.projects import format_report

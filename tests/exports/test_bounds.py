@@ -18,7 +18,7 @@ from zooflow.errors import ConfigurationError
 from zooflow.exports import bounds
 from zooflow.exports.flatten import flatten_export
 from zooflow.exports.slice_spec import SliceSpec
-from zooflow.exports.slicer import slice_export
+from zooflow.exports.slicing import slice_export
 
 READERS = {
     "slice": lambda path, out: slice_export(path, out, SliceSpec(), chunk_size=1 << 16),

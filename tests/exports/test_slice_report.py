@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-from zooflow.exports.slicer import SliceReport
+from zooflow.exports.slicing import SliceReport
 
 
 def test_report_round_trips_through_json() -> None:

@@ -20,7 +20,7 @@ from export_support import (
 
 from zooflow.errors import ConfigurationError
 from zooflow.exports.slice_spec import SliceSpec
-from zooflow.exports.slicer import slice_export
+from zooflow.exports.slicing import slice_export
 
 COLUMNS = {name: i for i, name in enumerate(
     "classification_id,user_name,user_id,user_ip,workflow_id,workflow_name,workflow_version,created_at,"
@@ -437,7 +437,7 @@ def test_subject_export_with_empty_ids_and_bad_set_ids(tmp_path):
 
 def test_the_slice_path_does_not_import_pandas(tmp_path):
     code = (
-        "import sys; from zooflow.exports.slicer import slice_export; from zooflow.exports.slice_spec import SliceSpec;"
+        "import sys; from zooflow.exports.slicing import slice_export; from zooflow.exports.slice_spec import SliceSpec;"
         f"r = slice_export({str(FIXTURES / 'dd_ap-aas229-test-classifications.csv')!r}, {str(tmp_path / 'o')!r},"
         " SliceSpec.from_mapping({'min_workflow_version': '45.1', 'subject_ids': ['1-9999999'], 'since': '2016-01-01'}));"
         "assert r.rows_kept > 0; print('pandas' in sys.modules)"

@@ -21,7 +21,7 @@ from report_support import Image, broken_links, chart_problems, read_page
 from zooflow.airflow_env import connection_env
 from zooflow.exports.flatten import flatten_export
 from zooflow.exports.slice_spec import SliceSpec
-from zooflow.exports.slicer import slice_export
+from zooflow.exports.slicing import slice_export
 from zooflow.panoptes import connect
 from zooflow.paths import DataRoot
 from zooflow.reports.export_report import write_export_report

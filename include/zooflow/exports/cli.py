@@ -27,7 +27,7 @@ from zooflow.exports.media import (
     request_export,
 )
 from zooflow.exports.slice_spec import FORMATS, ROW_CHOICES, SliceSpec
-from zooflow.exports.slicer import slice_export
+from zooflow.exports.slicing import slice_export
 from zooflow.files import atomic_write_json
 from zooflow.progress import terminal_progress
 from zooflow.panoptes import connect

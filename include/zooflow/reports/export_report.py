@@ -17,7 +17,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from zooflow.exports.slicer import PARTITION, SliceReport
+from zooflow.exports.slicing import PARTITION, SliceReport
 from zooflow.paths import DataRoot, safe_name
 from zooflow.reports import charts
 from zooflow.reports.html import Anchor, Chart, link, render_report, utc_text

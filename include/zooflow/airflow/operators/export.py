@@ -28,7 +28,7 @@ from zooflow.exports.flatten import flatten_export
 from zooflow.exports.media import ExportTarget, RequestOutcome, describe, request_export
 from zooflow.config_dir import SLICE_SPEC
 from zooflow.exports.runs import form_spec, reslice_only, run_spec
-from zooflow.exports.slicer import SliceReport, slice_export
+from zooflow.exports.slicing import SliceReport, slice_export
 from zooflow.files import atomic_write_json
 from zooflow.progress import ProgressLog
 from zooflow.paths import DataRoot
