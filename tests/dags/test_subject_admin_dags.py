@@ -13,7 +13,6 @@ from zooflow.paths import DataRoot
 from zooflow.sandbox import seed
 from zooflow.sandbox.populate import demo_subject_set
 
-MOVING_STATE = {"last_request_id", "clock", "clock_offset_seconds"}
 
 
 def load_dag(dags_folder, dag_id):
@@ -32,7 +31,7 @@ def client(demo_config, demo_sandbox):
 def snapshot(admin):
     project = Project.find(slug=seed.DEMO_PROJECT_SLUG)
     return {
-        "state": {k: v for k, v in admin.state().items() if k not in MOVING_STATE},
+        "state": admin.stable_state(),
         "members": {int(ss.id): sorted(int(s.id) for s in Subject.where(subject_set_id=ss.id, page_size=100))
                     for ss in SubjectSet.where(project_id=project.id)},
         "metadata": {int(s.id): dict(s.metadata or {}) for s in Subject.where(project_id=project.id, page_size=100)},

@@ -18,12 +18,9 @@ def make_set(metadatas: list[dict]) -> tuple[int, list[int]]:
     return demo_subject_set(metadatas, prefix="admin-test")
 
 
-STATE_KEYS_THAT_MOVE = {"last_request_id", "clock", "clock_offset_seconds"}
-
-
 def snapshot(admin, set_ids) -> dict:
     """Counts from the sandbox plus every subject's metadata and every set's membership, read through the client."""
-    state = {k: v for k, v in admin.state().items() if k not in STATE_KEYS_THAT_MOVE}
+    state = admin.stable_state()
     members = {sid: sorted(int(s.id) for s in Subject.where(subject_set_id=sid, page_size=100)) for sid in set_ids}
     project = Project.find(slug=seed.DEMO_PROJECT_SLUG)
     metadata = {int(s.id): dict(s.metadata or {}) for s in Subject.where(project_id=project.id, page_size=100)}

@@ -19,6 +19,7 @@ from zooflow.errors import ZooflowError
 from zooflow.sandbox.timeutil import parse_iso
 
 TIMEOUT_SECONDS = 120
+MOVING_STATE = frozenset({"last_request_id", "clock", "clock_offset_seconds", "jobs_pending", "jobs_due"})
 SETTLE_POLL_SECONDS = 0.05
 
 
@@ -44,6 +45,11 @@ class SandboxAdmin:
 
     def state(self) -> dict:
         return self._call("GET", "/state")
+
+    def stable_state(self) -> dict:
+        """``state()`` without what moves on its own (the clock, the request log, background jobs), so a
+        test can check that an action changed nothing."""
+        return {k: v for k, v in self.state().items() if k not in MOVING_STATE}
 
     def settle(self, timeout: float = 30) -> dict:
         """Let every background job the sandbox had waiting run, as minutes of real Panoptes time would.
