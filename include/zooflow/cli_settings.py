@@ -18,7 +18,7 @@ from pathlib import Path
 from zooflow.airflow_env import connection_env
 from zooflow.files import PRIVATE, atomic_write_bytes
 from zooflow.panoptes import PanoptesConfig
-from zooflow.up import Layout
+from zooflow.dev.instance import Layout
 
 ENV_FILE = "env"
 

@@ -11,12 +11,12 @@ import argparse
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
-
 
 from zooflow.airflow_env import airflow_env
 from zooflow.al.state import RoundState
+from zooflow.dev.airflow import airflow_executable
+from zooflow.dev.processes import log_tail
 from zooflow.errors import ZooflowError
 from zooflow.exports.slicing import SliceReport
 from zooflow.panoptes import connect
@@ -51,16 +51,14 @@ class DemoStep:
 
     def airflow(self, name: str, *args: str) -> None:
         log_path = self.logs / f"{name}.log"
-        airflow_bin = Path(sys.executable).with_name("airflow")
         with log_path.open("w") as log_file:
             result = subprocess.run(
-                [str(airflow_bin), *args], env=self.env, stdout=log_file, stderr=subprocess.STDOUT, check=False
+                [airflow_executable(), *args], env=self.env, stdout=log_file, stderr=subprocess.STDOUT, check=False
             )
         if result.returncode != 0:
-            tail = log_path.read_text(errors="replace").splitlines()[-15:]
             raise ZooflowError(
                 f"`airflow {' '.join(args[:3])}` failed (exit {result.returncode}); last lines of {log_path}:\n"
-                + "\n".join(tail)
+                + log_tail(log_path)
             )
 
 

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 import pytest
 
 from zooflow.airflow_env import airflow_env
-from zooflow.local_airflow import LocalAirflow
+from zooflow.dev.airflow import LocalAirflow
 from zooflow.panoptes import connect
 from zooflow.paths import DataRoot
 from zooflow.sandbox import seed

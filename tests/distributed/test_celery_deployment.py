@@ -22,11 +22,12 @@ from typing import Any
 
 import pytest
 
+from support.cluster import WORKERS, CeleryCluster
+from support.services import PrivatePostgres, PrivateRedis, ensure_binaries
 from zooflow.airflow_env import airflow_env
 from zooflow.al.state import RoundState
-from zooflow.deploy.cluster import WORKERS, AirflowApi, CeleryCluster
-from zooflow.deploy.services import PrivatePostgres, PrivateRedis, ensure_binaries
-from zooflow.local_airflow import live_processes
+from zooflow.dev.api import AirflowApi
+from zooflow.dev.processes import live_processes
 from zooflow.panoptes import PanoptesConfig, connect
 from zooflow.paths import DataRoot
 from zooflow.sandbox import seed

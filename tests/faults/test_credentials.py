@@ -14,7 +14,7 @@ import pytest
 
 from fault_support import EXPORTS_CONF, SLUG, al_conf
 from zooflow.airflow_env import airflow_env, connection_env
-from zooflow.local_airflow import LocalAirflow
+from zooflow.dev.airflow import LocalAirflow
 from zooflow.panoptes import PanoptesConfig
 
 SECRET = "Zx9-credential-canary-4f1e"

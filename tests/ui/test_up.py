@@ -32,8 +32,8 @@ from urllib.parse import quote, unquote, urlparse
 import pytest
 import requests
 
-from zooflow.debian import ensure_debian_packages
-from zooflow.local_airflow import free_port
+from support.debian import ensure_debian_packages
+from zooflow.dev.processes import free_port
 
 pytestmark = [pytest.mark.ui, pytest.mark.slow, pytest.mark.timeout(1500)]
 

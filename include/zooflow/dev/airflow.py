@@ -1,27 +1,27 @@
 """A real Airflow on this machine: api-server, scheduler, dag-processor and triggerer as processes.
 
 Backfills, asset-triggered runs and the triggerer only happen when Airflow's own services run, so
-tests and ``make up`` start them here, each in its own process group, and stop every one of them
-on the way out, also when something failed. The same start/health/stop logic runs the native
-Celery deployment (:mod:`zooflow.deploy.cluster`), which only adds workers and other endpoints.
+``zooflow up`` and the tests start them from here: one place says which services there are, how
+each is started, how its health is read, and which settings let two Airflows share a machine.
+:class:`LocalAirflow` runs them for as long as a ``with`` block (tests, the Celery test cluster);
+``zooflow up`` starts the same commands detached and keeps them running.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import requests
 
+from zooflow.dev.processes import LOOPBACK, free_port, log_tail, spawn_in_group, stop_process_groups
 from zooflow.errors import ZooflowError
 
 SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
@@ -29,18 +29,36 @@ SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
 # The components that report to /api/v2/monitor/health, by service name -> key in its answer.
 HEALTH_KEYS = {"scheduler": "scheduler", "triggerer": "triggerer", "dag-processor": "dag_processor"}
 
-STOP_GRACE_SECONDS = 30
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
 
 def airflow_executable() -> str:
     """The ``airflow`` command of the interpreter running zooflow (never another installation's)."""
     return str(Path(sys.executable).with_name("airflow"))
+
+
+def read_health(url: str) -> dict[str, Any]:
+    """Airflow's /api/v2/monitor/health answer, or ``{}`` while the api-server does not answer."""
+    try:
+        return requests.get(f"{url}/api/v2/monitor/health", timeout=3).json()
+    except (requests.RequestException, ValueError):
+        return {}
+
+
+def unhealthy(health: Mapping[str, Any], components: Iterable[str], since: datetime | None = None) -> list[str]:
+    """The ``components`` of a health answer that are not healthy (or, given ``since``, beat before it).
+
+    After a restart on the same database the previous scheduler's last heartbeat can still look
+    fresh for a while; ``since`` asks for a heartbeat from this start.
+    """
+    return [name for name in components if not _healthy(health.get(name) or {}, since)]
+
+
+def _healthy(component: Mapping[str, Any], since: datetime | None) -> bool:
+    if component.get("status") != "healthy":
+        return False
+    beats = [value for key, value in component.items() if key.startswith("latest_") and value]
+    if since is None or not beats:
+        return True  # the metadatabase has no heartbeat
+    return datetime.fromisoformat(beats[0]) >= since
 
 
 @dataclass(frozen=True)
@@ -66,13 +84,13 @@ class LocalAirflow:
     def __init__(self, env: Mapping[str, str], *, services: Sequence[str | Service] = SERVICES,
                  port: int | None = None, executor: str | None = "LocalExecutor") -> None:
         self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"http://{LOOPBACK}:{self.port}"
         self.home = Path(env["AIRFLOW_HOME"])
         self.logs = self.home / "service-logs"
         self.env = dict(env) | {
             "AIRFLOW__CORE__PARALLELISM": env.get("AIRFLOW__CORE__PARALLELISM", "4"),
             "AIRFLOW__API__PORT": str(self.port),
-            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__HOST": LOOPBACK,
             "AIRFLOW__API__BASE_URL": self.url,
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
             "PYTHONWARNINGS": "ignore",
@@ -94,6 +112,13 @@ class LocalAirflow:
         args = (service, "--port", str(self.port)) if service == "api-server" else (service,)
         return Service(service, args)
 
+    def command(self, service: Service) -> tuple[list[str], dict[str, str]]:
+        """(argv, environment) that runs ``service`` of this Airflow."""
+        return [airflow_executable(), *service.args], self.env | dict(service.env)
+
+    def log_path(self, service: Service) -> Path:
+        return self.logs / f"{service.name}.log"
+
     def airflow(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
         """One Airflow CLI command in this environment."""
         result = subprocess.run([airflow_executable(), *args], env=self.env, capture_output=True, text=True,
@@ -107,8 +132,8 @@ class LocalAirflow:
         self.airflow("db", "migrate")
         try:
             for service in self.services:
-                process = spawn_in_group([airflow_executable(), *service.args], env=self.env | dict(service.env),
-                                         log_path=self.logs / f"{service.name}.log")
+                argv, env = self.command(service)
+                process = spawn_in_group(argv, env=env, log_path=self.log_path(service))
                 self._processes[service.name] = process
                 self.process_groups.append(process.pid)
             self._wait_ready(timeout)
@@ -119,20 +144,17 @@ class LocalAirflow:
 
     def ready(self) -> bool:
         """Whether each started component that reports health is healthy (the api-server answering)."""
-        try:
-            health = requests.get(f"{self.url}/api/v2/monitor/health", timeout=2).json()
-        except (requests.RequestException, ValueError):
-            return False
-        keys = [HEALTH_KEYS[s.name] for s in self.services if s.name in HEALTH_KEYS]
-        return all((health.get(key) or {}).get("status") == "healthy" for key in keys)
+        health = read_health(self.url)
+        return bool(health) and not unhealthy(health, [HEALTH_KEYS[s.name] for s in self.services if s.name in HEALTH_KEYS])
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            for name, process in self._processes.items():
+            for service in self.services:
+                process = self._processes[service.name]
                 if process.poll() is not None:
-                    tail = (self.logs / f"{name}.log").read_text(errors="replace")[-1500:]
-                    raise ZooflowError(f"airflow {name} exited with {process.returncode}:\n{tail}")
+                    raise ZooflowError(f"airflow {service.name} exited with {process.returncode}:\n"
+                                       + log_tail(self.log_path(service), 25))
             if self.ready():
                 return
             time.sleep(1)
@@ -163,70 +185,3 @@ class LocalAirflow:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
-
-
-def spawn_in_group(command: Sequence[str], *, log_path: Path, env: Mapping[str, str] | None = None,
-                   **popen: Any) -> subprocess.Popen:
-    """Start ``command`` as the leader of a new session (so of its own process group), output to ``log_path``.
-
-    Its own group is what lets :func:`stop_process_groups` end it together with every child it forks.
-    """
-    with open(log_path, "ab") as log_file:
-        return subprocess.Popen(list(command), env=None if env is None else dict(env), stdout=log_file,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, **popen)
-
-
-def stop_process_groups(processes: Iterable[subprocess.Popen], sig: signal.Signals = signal.SIGTERM,
-                        grace: float = STOP_GRACE_SECONDS) -> None:
-    """Send ``sig`` to each process's group, wait up to ``grace`` seconds for the leaders, then SIGKILL the groups.
-
-    The SIGKILL also reaches children that outlived their leader (a Celery pool process, a
-    Postgres backend), so nothing of a group keeps running afterwards.
-    """
-    processes = list(processes)
-    for process in processes:
-        _signal_group(process.pid, sig)
-    deadline = time.monotonic() + grace
-    for process in processes:
-        try:
-            process.wait(timeout=max(deadline - time.monotonic(), 0.1))
-        except subprocess.TimeoutExpired:
-            pass
-        _signal_group(process.pid, signal.SIGKILL)
-        process.wait()
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except ProcessLookupError:
-        pass
-
-
-def live_processes(*, groups: Iterable[int] = (), markers: Iterable[str] = ()) -> list[tuple[int, str]]:
-    """(pid, command line) of each live process in one of ``groups`` or naming a marker in its command or environment.
-
-    A leak check: a process that left its group (a daemon that called setsid) still carries the
-    run's directories in its arguments or its environment (AIRFLOW_HOME). Zombies are not running
-    and are left out; so is this process.
-    """
-    groups, needles = set(groups), [m.encode() for m in markers if m]
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            state, _ppid, pgrp = stat[stat.rindex(")") + 2:].split()[:3]
-            command = (entry / "cmdline").read_bytes()
-            try:
-                environment = (entry / "environ").read_bytes()
-            except PermissionError:
-                environment = b""
-        except (FileNotFoundError, ProcessLookupError, PermissionError):
-            continue  # ended while we looked
-        if state in ("Z", "X"):
-            continue
-        if int(pgrp) in groups or any(n in command or n in environment for n in needles):
-            found.append((int(entry.name), command.replace(b"\0", b" ").decode(errors="replace").strip()))
-    return found

@@ -1,4 +1,4 @@
-"""Private Postgres and Redis for the native Celery deployment: child processes, temp state, loopback ports.
+"""Private Postgres and Redis for the native Celery test cluster: child processes, temp state, loopback ports.
 
 ``make test-distributed`` runs Airflow's CeleryExecutor the way docker-compose does, but on this
 machine and without Docker. Its metadata database and broker must not be the machine's own (none
@@ -7,7 +7,7 @@ loopback port, with its state in a temporary directory, in its own process group
 whole group when done and removes the directory: nothing stays running, nothing is left behind.
 
 CI starts on a fresh Debian machine, so the binaries are installed through apt when missing
-(:func:`zooflow.debian.ensure_debian_packages`).
+(:func:`support.debian.ensure_debian_packages`).
 """
 
 from __future__ import annotations
@@ -24,9 +24,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from zooflow.debian import ensure_debian_packages
+from support.debian import ensure_debian_packages
+from zooflow.dev.processes import (LOOPBACK, free_port, live_processes, signal_all, spawn_in_group,
+                                   stop_process_groups)
 from zooflow.errors import ZooflowError
-from zooflow.local_airflow import free_port, live_processes, spawn_in_group, stop_process_groups
 
 POSTGRES_BIN = Path("/usr/lib/postgresql/15/bin")
 # {binary: Debian package} for everything this module starts.
@@ -49,7 +50,7 @@ class PrivateServer:
     stop_signal = signal.SIGTERM  # the signal that asks this server for a clean, prompt shutdown
 
     def __init__(self, *, port: int | None = None) -> None:
-        self.host = "127.0.0.1"
+        self.host = LOOPBACK
         self.port = port or free_port()
         self.root = Path(tempfile.mkdtemp(prefix=f"zooflow-{self.name}-"))
         self.log_path = self.root / f"{self.name}.log"
@@ -101,11 +102,7 @@ class PrivateServer:
         if process is None:
             return
         stop_process_groups([process], self.stop_signal, grace=20)
-        for pid, _ in self.processes():
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        signal_all(signal.SIGKILL, pids=[pid for pid, _ in self.processes()])
 
     def cleanup(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)

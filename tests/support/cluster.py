@@ -2,11 +2,12 @@
 
 The api-server, scheduler, dag-processor, triggerer and two Celery workers are started as separate
 processes, each in its own process group, on a private Postgres and Redis
-(:mod:`zooflow.deploy.services`). Their settings are the deployment's own
+(:mod:`support.services`). Their settings are the deployment's own
 (:func:`zooflow.deploy.environment.deployment_env`, shared with docker-compose.yaml) plus what only a
 run on one machine needs: free ports, per-run secrets, and a distinct host name per worker so the
 task instances say which worker ran them. Starting, health checks and stopping are
-:class:`zooflow.local_airflow.LocalAirflow`'s; this module adds the workers and the REST API client.
+:class:`zooflow.dev.airflow.LocalAirflow`'s, the REST client is :class:`zooflow.dev.api.AirflowApi`;
+this module adds the workers, the generated secrets and the admin login.
 """
 
 from __future__ import annotations
@@ -14,26 +15,22 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
-from urllib.parse import quote
 
-import requests
 from celery import Celery
 from cryptography.fernet import Fernet
 
+from support.services import PrivatePostgres, PrivateRedis
 from zooflow.deploy.environment import Endpoints, deployment_env
 from zooflow.deploy.hostname import CALLABLE as HOSTNAME_CALLABLE
 from zooflow.deploy.hostname import HOSTNAME_ENV
-from zooflow.deploy.services import PrivatePostgres, PrivateRedis
-from zooflow.errors import ZooflowError
-from zooflow.local_airflow import SERVICES, LocalAirflow, Service, free_port
+from zooflow.dev.airflow import SERVICES, LocalAirflow, Service
+from zooflow.dev.api import AirflowApi
+from zooflow.dev.processes import LOOPBACK, free_port
 
 ADMIN_USER = "zooflow-admin"
 WORKERS = ("worker-1", "worker-2")
-FINISHED = ("success", "failed")
 
 
 class CeleryCluster(LocalAirflow):
@@ -49,7 +46,7 @@ class CeleryCluster(LocalAirflow):
     def __init__(self, local_env: Mapping[str, str], *, postgres: PrivatePostgres, redis: PrivateRedis,
                  workers: Sequence[str] = WORKERS, port: int | None = None) -> None:
         port = port or free_port()
-        endpoints = Endpoints(postgres=postgres.address, redis=redis.address, api_server=f"127.0.0.1:{port}",
+        endpoints = Endpoints(postgres=postgres.address, redis=redis.address, api_server=f"{LOOPBACK}:{port}",
                               db_user=postgres.user, db_password=postgres.password, db_name=postgres.database)
         home = Path(local_env["AIRFLOW_HOME"])
         self._admin_password = secrets.token_urlsafe(18)
@@ -108,74 +105,3 @@ class CeleryCluster(LocalAirflow):
 
     def __enter__(self) -> CeleryCluster:
         return self.start()
-
-
-class AirflowApi:
-    """Airflow's REST API v2 with a JWT from SimpleAuthManager's ``/auth/token``, as a user or a script would call it."""
-
-    def __init__(self, url: str, username: str, password: str) -> None:
-        self.url = url.rstrip("/")
-        answer = requests.post(f"{self.url}/auth/token", json={"username": username, "password": password}, timeout=30)
-        if answer.status_code != 201:
-            raise ZooflowError(f"Airflow refused a token for {username!r}: HTTP {answer.status_code}")
-        self._session = requests.Session()
-        self._session.headers["Authorization"] = f"Bearer {answer.json()['access_token']}"
-
-    def __repr__(self) -> str:  # never the token
-        return f"AirflowApi({self.url})"
-
-    def call(self, method: str, path: str, **kwargs: Any) -> Any:
-        answer = self._session.request(method, f"{self.url}/api/v2/{path.lstrip('/')}", timeout=30, **kwargs)
-        if answer.status_code >= 400:
-            raise ZooflowError(f"{method} /api/v2/{path} answered {answer.status_code}: {answer.text[:500]}")
-        return answer.json() if answer.content else None
-
-    def wait_for_dag(self, dag_id: str, timeout: float = 120) -> dict[str, Any]:
-        """The DAG once the dag-processor has parsed it; its import error if it cannot be parsed."""
-        deadline = time.monotonic() + timeout
-        while True:
-            answer = self._session.get(f"{self.url}/api/v2/dags/{dag_id}", timeout=30)
-            if answer.status_code == 200:
-                return answer.json()
-            if time.monotonic() > deadline:
-                errors = self.call("GET", "importErrors").get("import_errors", [])
-                raise ZooflowError(f"DAG {dag_id} was not parsed within {timeout:.0f} s; import errors: {errors}")
-            time.sleep(1)
-
-    def unpause(self, dag_id: str) -> dict[str, Any]:
-        return self.call("PATCH", f"dags/{dag_id}", json={"is_paused": False})
-
-    def trigger(self, dag_id: str, conf: Mapping[str, Any]) -> str:
-        """A manual run now (no logical date, as the UI's trigger form); returns its run id."""
-        return self.call("POST", f"dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": dict(conf)})["dag_run_id"]
-
-    def dag_run(self, dag_id: str, run_id: str) -> dict[str, Any]:
-        return self.call("GET", f"dags/{dag_id}/dagRuns/{quote(run_id, safe='')}")
-
-    def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
-        return self.call("GET", f"dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances",
-                         params={"limit": 100})["task_instances"]
-
-    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int) -> str:
-        """The whole log of one try, as text (one line per event)."""
-        answer = self.call("GET", f"dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}/logs/{try_number}",
-                           params={"full_content": "true"}, headers={"Accept": "application/json"})
-        content = answer.get("content", [])
-        if isinstance(content, str):
-            return content
-        return "\n".join(line if isinstance(line, str) else " ".join(f"{k}={v}" for k, v in line.items()) for line in content)
-
-    def wait_for_run(self, dag_id: str, run_id: str, *, timeout: float = 300, poll: float = 1.0,
-                     watch: Callable[[list[dict[str, Any]]], None] | None = None) -> dict[str, Any]:
-        """The run once finished; ``watch`` sees its task instances at every poll (to catch passing states)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            run = self.dag_run(dag_id, run_id)
-            if watch is not None:
-                watch(self.task_instances(dag_id, run_id))
-            if run["state"] in FINISHED:
-                return run
-            if time.monotonic() > deadline:
-                states = {ti["task_id"]: ti["state"] for ti in self.task_instances(dag_id, run_id)}
-                raise ZooflowError(f"{dag_id} run {run_id} still {run['state']} after {timeout:.0f} s: {states}")
-            time.sleep(poll)
