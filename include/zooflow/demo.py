@@ -117,7 +117,9 @@ def run(args: argparse.Namespace) -> int:
 
         with connect(panoptes):
             digits = set_up_digits_learning(workdir / "al", sandbox.admin, k=20, m=2)
-        al_conf = json.dumps({"project": seed.DEMO_PROJECT_SLUG, "config": str(digits.config), "poll_seconds": 1})
+        # The form takes a config file by name from the config folder; left empty it is $ZOOFLOW_AL_CONFIG.
+        step.env["ZOOFLOW_AL_CONFIG"] = str(digits.config)
+        al_conf = json.dumps({"project": seed.DEMO_PROJECT_SLUG, "poll_seconds": 1})
         step.airflow("zooniverse_active_learning-1", "dags", "test", "zooniverse_active_learning", "--conf", al_conf)
         state = RoundState(root.al_dir(seed.DEMO_PROJECT_SLUG, digits.workflow_id))
         print(f"[5/6] active learning, round 1: {_round_line(state.completed()[-1])}")
