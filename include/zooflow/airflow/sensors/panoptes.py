@@ -14,12 +14,11 @@ from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
-from airflow.sdk._shared.module_loading import import_string
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSensorTimeout
 
 from zooflow.airflow.hooks.zooniverse import PanoptesHook
 from zooflow.airflow.triggers.panoptes import PanoptesCheckTrigger
-from zooflow.checks import Check, WaitEnded
+from zooflow.checks import Check, WaitEnded, check_function
 
 
 class PanoptesCheckSensor(BaseSensorOperator):
@@ -67,7 +66,7 @@ class PanoptesCheckSensor(BaseSensorOperator):
             return PokeReturnValue(True, None)
         with PanoptesHook(self.zooniverse_conn_id).get_conn():
             try:
-                result: Check = import_string(self.check)(**kwargs)
+                result: Check = check_function(self.check)(**kwargs)
             except WaitEnded as exc:
                 raise AirflowFailException(str(exc)) from None  # retrying cannot help
         self._last_state = result.state

@@ -13,17 +13,16 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from airflow.sdk._shared.module_loading import import_string
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from zooflow.airflow.hooks.zooniverse import PanoptesHook
-from zooflow.checks import Check, WaitEnded
+from zooflow.checks import Check, WaitEnded, check_function
 from zooflow.panoptes import ZooflowPanoptes, connect
 
 
 def _check_with(client: ZooflowPanoptes, check: str, kwargs: dict[str, Any]) -> Check:
     with client:
-        return import_string(check)(**kwargs)
+        return check_function(check)(**kwargs)
 
 
 class PanoptesCheckTrigger(BaseTrigger):
