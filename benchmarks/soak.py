@@ -80,7 +80,8 @@ def soak(work: Path, cycles: int, fault_rate: float, retry_delay: timedelta) -> 
         with connect(config):
             add_demo_subjects(12)
             digits = set_up_digits_learning(work / "al", admin, k=8, m=1)
-        al_config, workflow_id = digits.config, digits.workflow_id
+        workflow_id = digits.workflow_id
+        os.environ["ZOOFLOW_AL_CONFIG"] = str(digits.config)  # the form's empty config means this one
         state = RoundState(DataRoot(work / "data").al_dir(slug, workflow_id))
         totals = collections.Counter()
         faults_before = admin.state()["faults_injected"]
@@ -98,8 +99,7 @@ def soak(work: Path, cycles: int, fault_rate: float, retry_delay: timedelta) -> 
             admin.configure(fault_rate=fault_rate,
                             drop_download_after_bytes=1500 if cycle % 3 == 0 else None, drop_download_count=1)
             exports = quietly(dag("zooniverse_exports"), {"project": slug, "poll_seconds": 1})
-            al = quietly(dag("zooniverse_active_learning"),
-                         {"project": slug, "config": str(al_config), "poll_seconds": 1})
+            al = quietly(dag("zooniverse_active_learning"), {"project": slug, "poll_seconds": 1})
             admin.configure(fault_rate=0.0, drop_download_after_bytes=None)
             kept = _sliced_rows(exports)
             retries = sum(max(ti.try_number - 1, 0) for run in (exports, al) for ti in run.get_task_instances())
