@@ -14,7 +14,7 @@ For each export type (classifications, subjects, workflows):
    once when Panoptes marks the export `failed` (a dead job, marked by its 00:00/12:00 UTC cleanup), and
    gives up after `wait_timeout_minutes` if it stays `creating`; either message says what happened, when a
    new request will be allowed, and that the last good download and its slices are kept. Where no triggerer
-   runs, set `ZOOFLOW_DEFERRABLE=false`: the wait then pokes in reschedule mode, freeing its worker
+   runs, set `AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE=False`: the wait then pokes in reschedule mode, freeing its worker
    slot between looks;
 3. **download** — streams the gzip file, resuming after dropped connections, verifies it, and
    renames it into place (the last good file is never lost; an unchanged export is not fetched again);
@@ -51,7 +51,7 @@ from zooflow.airflow.operators.export import (
     SliceExportOperator,
 )
 from zooflow.airflow.operators.form import CheckSliceFormOperator
-from zooflow.airflow.params import common_params, config_file_param, deferrable, optional_choice, wait_settings
+from zooflow.airflow.params import common_params, config_file_param, default_deferrable, optional_choice, wait_settings
 from zooflow.config_dir import SLICE_SPEC
 from zooflow.exports.slice_spec import ROW_CHOICES
 from zooflow.airflow.sensors.export import ExportReadySensor
@@ -115,7 +115,7 @@ def zooniverse_exports():
         with TaskGroup(group_id=export_type):
             request = RequestExportOperator(
                 task_id="request", export_type=export_type, export_types="{{ params.export_types }}",
-                request_new="{{ params.request_new }}", deferrable=deferrable(), **COMMON,
+                request_new="{{ params.request_new }}", deferrable=default_deferrable(), **COMMON,
             )
             wait = ExportReadySensor(task_id="wait", request=request.output, **wait_settings())
             download = DownloadExportOperator(task_id="download", export_type=export_type, request=request.output, **COMMON)

@@ -53,6 +53,8 @@ def airflow_env(
             DATA_ROOT_ENV: str(data_root),
         }
     )
+    # zooflow's waits defer to the triggerer unless the caller's environment says otherwise
+    env.setdefault("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", "True")
     if plugins_folder is not None:
         env["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(plugins_folder)
     if panoptes is not None:

@@ -74,8 +74,8 @@ def test_events_become_results_or_clear_failures(fresh_request) -> None:
 
 
 def test_reschedule_mode_on_the_real_dag(airflow_db, dags_folder, zooniverse_conn, demo_sandbox, data_root, monkeypatch) -> None:
-    """With ZOOFLOW_DEFERRABLE=false the exports DAG waits by rescheduling: no trigger, no held slot."""
-    monkeypatch.setenv("ZOOFLOW_DEFERRABLE", "false")
+    """With Airflow's default_deferrable off the exports DAG waits by rescheduling: no trigger, no held slot."""
+    monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", "False")
     demo_sandbox.admin.configure(export_delay=2.0, export_stuck=False)
     demo_sandbox.admin.advance_clock(hours=25)
     dag = DagBag(dag_folder=str(dags_folder / "zooniverse_exports.py")).dags["zooniverse_exports"]

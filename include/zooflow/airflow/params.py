@@ -6,17 +6,19 @@ import os
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import BaseOperator, Param
+from airflow.sdk import BaseOperator, Param, conf
 
 from zooflow.config_dir import ConfigKind, config_dir, config_names, resolve_config
 
 DEFAULT_PROJECT = os.environ.get("ZOOFLOW_PROJECT", "")
 
 
-def deferrable() -> bool:
-    """Where no triggerer runs, ZOOFLOW_DEFERRABLE=false makes sensors wait in reschedule mode.
-    Read at each DAG parse, not once per process: a dag-processor sees a changed setting."""
-    return os.environ.get("ZOOFLOW_DEFERRABLE", "true").strip().lower() not in ("false", "0", "no")
+def default_deferrable() -> bool:
+    """Airflow's own ``[operators] default_deferrable``, as its providers read it: where no triggerer
+    runs, ``AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE=False`` makes waits reschedule instead. Airflow's
+    default is False; zooflow's environments (``airflow_env``, ``celery.env``) set True. Called at
+    each DAG parse, not once per process, so a dag-processor sees a changed setting."""
+    return conf.getboolean("operators", "default_deferrable", fallback=False)
 
 
 def conn_id_param() -> Param:
@@ -68,7 +70,7 @@ def wait_settings() -> dict[str, Any]:
     """Sensor arguments that take the form's wait values."""
     return {
         "zooniverse_conn_id": "{{ params.conn_id }}",
-        "deferrable": deferrable(),
+        "deferrable": default_deferrable(),
         "wait_timeout_seconds": "{{ params.wait_timeout_minutes * 60 }}",
         "poll_seconds": "{{ params.poll_seconds }}",
     }

@@ -21,7 +21,7 @@ from airflow.sdk.exceptions import AirflowSkipException
 from zooflow.airflow.assets import EXPORTS_ALIAS, export_asset
 from zooflow.airflow.errors import fail_fast_on_bad_config
 from zooflow.airflow.hooks.zooniverse import PanoptesHook
-from zooflow.airflow.params import form_file
+from zooflow.airflow.params import default_deferrable, form_file
 from zooflow.airflow.storage import data_store, pull_latest_download
 from zooflow.exports.download import KEEP_DOWNLOADS, download_export, export_filename, intact_download
 from zooflow.exports.flatten import flatten_export
@@ -77,14 +77,15 @@ class RequestExportOperator(_ExportOperator):
     Skipped when ``export_type`` is not among ``export_types``; asks nothing of Panoptes in a
     backfill (or when ``request_new`` is false), whose runs re-slice the last download.
 
-    :param deferrable: wait for the allowed time in the triggerer, holding no worker slot.
+    :param deferrable: wait for the allowed time in the triggerer, holding no worker slot. Default:
+        Airflow's ``[operators] default_deferrable``.
     :param max_hold: the longest wait for the allowed time; later than that, the existing export is used.
     """
 
     template_fields: Sequence[str] = (*_ExportOperator.template_fields, "export_types", "request_new")
 
     def __init__(self, *, export_types: Sequence[str] | None = None, request_new: bool | str = True,
-                 deferrable: bool = True, max_hold: timedelta = MAX_HOLD, **kwargs: Any) -> None:
+                 deferrable: bool = default_deferrable(), max_hold: timedelta = MAX_HOLD, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.export_types = export_types
         self.request_new = request_new

@@ -17,6 +17,7 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSensorTimeout
 
 from zooflow.airflow.hooks.zooniverse import PanoptesHook
+from zooflow.airflow.params import default_deferrable
 from zooflow.airflow.triggers.panoptes import PanoptesCheckTrigger
 from zooflow.checks import Check, WaitEnded, check_function
 
@@ -24,8 +25,9 @@ from zooflow.checks import Check, WaitEnded, check_function
 class PanoptesCheckSensor(BaseSensorOperator):
     """Wait until ``check`` (a dotted path to a zooflow function returning a Check) says done.
 
-    :param deferrable: wait in the triggerer (the default), holding no worker slot; otherwise poke
-        in ``reschedule`` mode, which also frees the slot between looks.
+    :param deferrable: wait in the triggerer, holding no worker slot; otherwise poke in
+        ``reschedule`` mode, which also frees the slot between looks. Default: Airflow's
+        ``[operators] default_deferrable``, which zooflow's environments set to True.
     :param timeout: give up after this many seconds, with the subclass's explanation.
     :param wait_timeout_seconds: templated override of ``timeout`` (for example from a trigger form).
     :param poll_seconds: templated override of ``poke_interval``.
@@ -38,7 +40,7 @@ class PanoptesCheckSensor(BaseSensorOperator):
         self,
         *,
         zooniverse_conn_id: str = PanoptesHook.default_conn_name,
-        deferrable: bool = True,
+        deferrable: bool = default_deferrable(),
         poke_interval: float = 60.0,
         timeout: float = timedelta(hours=6).total_seconds(),
         wait_timeout_seconds: float | str | None = None,
