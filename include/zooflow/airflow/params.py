@@ -21,6 +21,20 @@ def default_deferrable() -> bool:
     return conf.getboolean("operators", "default_deferrable", fallback=False)
 
 
+def as_bool(value: Any) -> bool:
+    """A templated boolean argument as a bool: a form's boolean Param reaches an operator as True or
+    False, or as the text "True"/"False" when the DAG renders templates to strings. Text that names
+    no truth value is refused rather than guessed (a "dry run" read wrongly would change data)."""
+    if not isinstance(value, str):
+        return bool(value)
+    word = value.strip().lower()
+    if word in ("true", "1", "yes", "on"):
+        return True
+    if word in ("false", "0", "no", "off", ""):
+        return False
+    raise ValueError(f"{value!r} is not a boolean (true or false)")
+
+
 def conn_id_param() -> Param:
     return Param("zooniverse_default", type="string", title="Connection id",
                  description="An Airflow connection of type Zooniverse.")

@@ -20,7 +20,7 @@ from panoptes_client import Workflow
 
 from zooflow.airflow.errors import fail_fast_on_bad_config
 from zooflow.airflow.hooks.zooniverse import PanoptesHook
-from zooflow.airflow.params import form_file
+from zooflow.airflow.params import as_bool, form_file
 from zooflow.airflow.storage import DataStore, data_store, pull_latest_download
 from zooflow.al.round import RoundConfig, Selection, select_round, upload_round
 from zooflow.al.state import RoundState
@@ -109,7 +109,7 @@ class SelectRoundOperator(_RoundOperator):
         self.dry_run = dry_run
 
     def execute(self, context: Any) -> dict[str, Any]:
-        dry_run = self.dry_run in (True, "True", "true")
+        dry_run = as_bool(self.dry_run)
         with fail_fast_on_bad_config():
             config = self.round_config()
             store = data_store()

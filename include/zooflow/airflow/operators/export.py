@@ -21,7 +21,7 @@ from airflow.sdk.exceptions import AirflowSkipException
 from zooflow.airflow.assets import EXPORTS_ALIAS, export_asset
 from zooflow.airflow.errors import fail_fast_on_bad_config
 from zooflow.airflow.hooks.zooniverse import PanoptesHook
-from zooflow.airflow.params import default_deferrable, form_file
+from zooflow.airflow.params import as_bool, default_deferrable, form_file
 from zooflow.airflow.storage import data_store, pull_latest_download
 from zooflow.exports.download import KEEP_DOWNLOADS, download_export, export_filename, intact_download
 from zooflow.exports.flatten import flatten_export
@@ -112,7 +112,7 @@ class RequestExportOperator(_ExportOperator):
     def _request(self, context: Any) -> dict[str, Any]:
         if self.export_types is not None and self.export_type not in self.export_types:
             raise AirflowSkipException(f"the {self.export_type} export was not asked for ({', '.join(self.export_types)})")
-        if reslice_only(context["dag_run"].run_type, self.request_new in (True, "True", "true")):
+        if reslice_only(context["dag_run"].run_type, as_bool(self.request_new)):
             outcome = RequestOutcome.backfill("a backfill re-slices the last downloaded export and requests nothing")
         else:
             with fail_fast_on_bad_config(), PanoptesHook(self.zooniverse_conn_id).get_conn():

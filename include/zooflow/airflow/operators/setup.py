@@ -10,6 +10,7 @@ from airflow.sdk import BaseOperator
 
 from zooflow.airflow.errors import fail_fast_on_bad_config
 from zooflow.airflow.hooks.zooniverse import PanoptesHook
+from zooflow.airflow.params import as_bool
 from zooflow.airflow.storage import data_store
 from zooflow.files import atomic_write_json
 from zooflow.paths import safe_name
@@ -39,7 +40,7 @@ class ProjectSetupOperator(BaseOperator):
             store = data_store()
             root = store.root
             with PanoptesHook(self.zooniverse_conn_id).get_conn():
-                if self.dry_run in (True, "True", "true"):
+                if as_bool(self.dry_run):
                     report = {"dry_run": True} | plan_setup(spec)
                 else:
                     journal = root.project_dir(safe_name(spec.display_name)) / "setup" / f"{safe_name(spec.subject_set)}.jsonl"

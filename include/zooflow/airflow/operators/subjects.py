@@ -13,14 +13,9 @@ from airflow.sdk import BaseOperator
 
 from zooflow.airflow.errors import fail_fast_on_bad_config
 from zooflow.airflow.hooks.zooniverse import PanoptesHook
+from zooflow.airflow.params import as_bool
 from zooflow.airflow.storage import data_store
 from zooflow.files import atomic_write_json
-
-
-def _as_bool(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() not in ("false", "0", "no", "off", "")
-    return bool(value)
 
 
 class _SubjectAdminOperator(BaseOperator):
@@ -58,7 +53,7 @@ class RemoveDuplicateSubjectsOperator(_SubjectAdminOperator):
         with fail_fast_on_bad_config():
             with PanoptesHook(self.zooniverse_conn_id).get_conn():
                 plan = plan_dedupe(self.subject_set_id, self.field, keep=self.keep)
-                report = plan.report() if _as_bool(self.dry_run) else apply_dedupe(plan)
+                report = plan.report() if as_bool(self.dry_run) else apply_dedupe(plan)
         return self._write(report, format_dedupe(report), context)
 
 
@@ -84,5 +79,5 @@ class UpdateSubjectMetadataOperator(_SubjectAdminOperator):
         with fail_fast_on_bad_config():
             with PanoptesHook(self.zooniverse_conn_id).get_conn():
                 plan = plan_metadata_update(self.subject_set_id, self.csv_path, self.match, mode=self.mode)
-                report = plan.report() if _as_bool(self.dry_run) else apply_metadata_update(plan)
+                report = plan.report() if as_bool(self.dry_run) else apply_metadata_update(plan)
         return self._write(report, format_metadata(report), context)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from zooflow.airflow.params import as_bool
 from zooflow.airflow.sensors.panoptes import PanoptesCheckSensor
 from zooflow.retirement import still_unretired_message
 
@@ -41,7 +42,7 @@ class BatchRetiredSensor(PanoptesCheckSensor):
         self.retirement_mode = retirement_mode
 
     def check_kwargs(self) -> dict[str, Any] | None:
-        if self.dry_run in (True, "True", "true"):
+        if as_bool(self.dry_run):
             self.log.info("Dry run: previewing the next batch without waiting for the current one")
             return None
         if not self.subject_set_ids:
