@@ -20,6 +20,7 @@ from panoptes_client import Workflow
 
 from zooflow.airflow.errors import fail_fast_on_bad_config
 from zooflow.airflow.hooks.zooniverse import PanoptesHook
+from zooflow.airflow.operators.base import PanoptesHookMixin
 from zooflow.airflow.params import as_bool, form_file
 from zooflow.airflow.storage import DataStore, data_store, pull_latest_download
 from zooflow.al.round import RoundConfig, Selection, select_round, upload_round
@@ -33,7 +34,7 @@ from zooflow.reports.round_report import write_round_report
 FORM_SETTINGS = ("k", "m", "threshold", "strategy", "seed", "retirement_mode")
 
 
-class _RoundOperator(BaseOperator):
+class _RoundOperator(PanoptesHookMixin, BaseOperator):
     template_fields: Sequence[str] = ("project", "config", "overrides", "zooniverse_conn_id")
 
     def __init__(self, *, project: str, config: str | None, overrides: dict[str, Any] | None = None,
@@ -70,7 +71,7 @@ class PlanRoundOperator(_RoundOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         with fail_fast_on_bad_config():
             config = self.round_config()
-            with PanoptesHook(self.zooniverse_conn_id).get_conn():
+            with self.hook.get_conn():
                 project_workflow(find_project(self.project), config.workflow_id,
                                  setting=f"workflow_id in the active-learning config {self.config or '$ZOOFLOW_AL_CONFIG'}")
             state = self.state(config, data_store())
@@ -163,7 +164,7 @@ class UploadRoundOperator(_RoundOperator):
             store.pull(folder)
             selection = dataclasses.replace(selection, folder=str(folder), manifest=str(folder / Path(selection.manifest).name))
             try:
-                with PanoptesHook(self.zooniverse_conn_id).get_conn():
+                with self.hook.get_conn():
                     project = find_project(self.project)
                     workflow = Workflow.find(config.workflow_id)
                     report = upload_round(selection, state, project, workflow, progress=timed(ProgressLog(

@@ -21,6 +21,7 @@ from airflow.sdk.exceptions import AirflowSkipException
 from zooflow.airflow.assets import EXPORTS_ALIAS, export_asset
 from zooflow.airflow.errors import fail_fast_on_bad_config
 from zooflow.airflow.hooks.zooniverse import PanoptesHook
+from zooflow.airflow.operators.base import PanoptesHookMixin
 from zooflow.airflow.params import as_bool, default_deferrable, form_file
 from zooflow.airflow.storage import data_store, pull_latest_download
 from zooflow.exports.download import KEEP_DOWNLOADS, download_export, export_filename, intact_download
@@ -39,7 +40,7 @@ from zooflow.reports.export_report import export_size, write_export_report
 MAX_HOLD = timedelta(hours=1)
 
 
-class _ExportOperator(BaseOperator):
+class _ExportOperator(PanoptesHookMixin, BaseOperator):
     """What every step shares: which export of which resource of which project."""
 
     template_fields: Sequence[str] = ("project", "export_type", "resource", "resource_id", "zooniverse_conn_id")
@@ -115,7 +116,7 @@ class RequestExportOperator(_ExportOperator):
         if reslice_only(context["dag_run"].run_type, as_bool(self.request_new)):
             outcome = RequestOutcome.backfill("a backfill re-slices the last downloaded export and requests nothing")
         else:
-            with fail_fast_on_bad_config(), PanoptesHook(self.zooniverse_conn_id).get_conn():
+            with fail_fast_on_bad_config(), self.hook.get_conn():
                 store = data_store()
                 record = self.exports_dir(store.root) / "last_request.json"
                 store.pull(record, record.parent / "latest.json")  # when zooflow last asked; its last good download
@@ -149,7 +150,7 @@ class DownloadExportOperator(_ExportOperator):
                 return {"path": str(path), "already_downloaded": True}
             target = ExportTarget(**self.request["target"])
             store.pull(exports_dir / "latest.json", exports_dir / "last_request.json")
-            with PanoptesHook(self.zooniverse_conn_id).get_conn():
+            with self.hook.get_conn():
                 if store.is_remote:  # an export already in the data root is not fetched from Panoptes again
                     media = describe(target)
                     if media is not None and media.ready:

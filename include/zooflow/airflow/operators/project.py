@@ -9,12 +9,13 @@ from airflow.sdk import BaseOperator
 
 from zooflow.airflow.errors import fail_fast_on_bad_config
 from zooflow.airflow.hooks.zooniverse import PanoptesHook
+from zooflow.airflow.operators.base import PanoptesHookMixin
 from zooflow.airflow.storage import data_store
 from zooflow.files import atomic_write_json
 from zooflow.projects import find_project, format_report, project_report
 
 
-class ProjectReportOperator(BaseOperator):
+class ProjectReportOperator(PanoptesHookMixin, BaseOperator):
     """Log in, find the project, and report its workflows with their retirement counts.
 
     The report is logged, written as JSON under the data root, and returned (to XCom); it holds
@@ -31,7 +32,7 @@ class ProjectReportOperator(BaseOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         with fail_fast_on_bad_config():
-            with PanoptesHook(self.zooniverse_conn_id).get_conn():
+            with self.hook.get_conn():
                 report = project_report(find_project(self.project))
         for line in format_report(report):
             self.log.info("%s", line)

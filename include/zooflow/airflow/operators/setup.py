@@ -10,6 +10,7 @@ from airflow.sdk import BaseOperator
 
 from zooflow.airflow.errors import fail_fast_on_bad_config
 from zooflow.airflow.hooks.zooniverse import PanoptesHook
+from zooflow.airflow.operators.base import PanoptesHookMixin
 from zooflow.airflow.params import as_bool
 from zooflow.airflow.storage import data_store
 from zooflow.files import atomic_write_json
@@ -17,7 +18,7 @@ from zooflow.paths import safe_name
 from zooflow.setup import ProjectSpec, plan_setup, setup_project
 
 
-class ProjectSetupOperator(BaseOperator):
+class ProjectSetupOperator(PanoptesHookMixin, BaseOperator):
     """Create (or find) a project, its question workflow and its first subject set from a manifest.
 
     With ``dry_run`` it only reports what would be created. The report is logged, written under the
@@ -39,7 +40,7 @@ class ProjectSetupOperator(BaseOperator):
                                                "answers": tuple(self.spec["answers"])}))
             store = data_store()
             root = store.root
-            with PanoptesHook(self.zooniverse_conn_id).get_conn():
+            with self.hook.get_conn():
                 if as_bool(self.dry_run):
                     report = {"dry_run": True} | plan_setup(spec)
                 else:

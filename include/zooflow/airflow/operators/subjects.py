@@ -13,12 +13,13 @@ from airflow.sdk import BaseOperator
 
 from zooflow.airflow.errors import fail_fast_on_bad_config
 from zooflow.airflow.hooks.zooniverse import PanoptesHook
+from zooflow.airflow.operators.base import PanoptesHookMixin
 from zooflow.airflow.params import as_bool
 from zooflow.airflow.storage import data_store
 from zooflow.files import atomic_write_json
 
 
-class _SubjectAdminOperator(BaseOperator):
+class _SubjectAdminOperator(PanoptesHookMixin, BaseOperator):
     ui_color = "#f3ece7"
     report_kind = ""
 
@@ -51,7 +52,7 @@ class RemoveDuplicateSubjectsOperator(_SubjectAdminOperator):
         from zooflow.subjects.dedupe import apply_dedupe, format_dedupe, plan_dedupe
 
         with fail_fast_on_bad_config():
-            with PanoptesHook(self.zooniverse_conn_id).get_conn():
+            with self.hook.get_conn():
                 plan = plan_dedupe(self.subject_set_id, self.field, keep=self.keep)
                 report = plan.report() if as_bool(self.dry_run) else apply_dedupe(plan)
         return self._write(report, format_dedupe(report), context)
@@ -77,7 +78,7 @@ class UpdateSubjectMetadataOperator(_SubjectAdminOperator):
         from zooflow.subjects.metadata import apply_metadata_update, format_metadata, plan_metadata_update
 
         with fail_fast_on_bad_config():
-            with PanoptesHook(self.zooniverse_conn_id).get_conn():
+            with self.hook.get_conn():
                 plan = plan_metadata_update(self.subject_set_id, self.csv_path, self.match, mode=self.mode)
                 report = plan.report() if as_bool(self.dry_run) else apply_metadata_update(plan)
         return self._write(report, format_metadata(report), context)

@@ -17,12 +17,13 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSensorTimeout
 
 from zooflow.airflow.hooks.zooniverse import PanoptesHook
+from zooflow.airflow.operators.base import PanoptesHookMixin
 from zooflow.airflow.params import default_deferrable
 from zooflow.airflow.triggers.panoptes import PanoptesCheckTrigger
 from zooflow.checks import Check, WaitEnded, check_function
 
 
-class PanoptesCheckSensor(BaseSensorOperator):
+class PanoptesCheckSensor(PanoptesHookMixin, BaseSensorOperator):
     """Wait until ``check`` (a dotted path to a zooflow function returning a Check) says done.
 
     :param deferrable: wait in the triggerer, holding no worker slot; otherwise poke in
@@ -66,7 +67,7 @@ class PanoptesCheckSensor(BaseSensorOperator):
         kwargs = self.check_kwargs()
         if kwargs is None:
             return PokeReturnValue(True, None)
-        with PanoptesHook(self.zooniverse_conn_id).get_conn():
+        with self.hook.get_conn():
             try:
                 result: Check = check_function(self.check)(**kwargs)
             except WaitEnded as exc:
