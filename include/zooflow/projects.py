@@ -6,7 +6,6 @@ give the same clear error when nothing matches, instead of the client's bare Sto
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from panoptes_client import Project, Workflow
@@ -14,6 +13,7 @@ from panoptes_client.panoptes import PanoptesAPIException
 
 from zooflow.errors import ConfigurationError
 from zooflow.panoptes import login_hint
+from zooflow.slugs import parameterize
 
 # What a research team watches on each workflow: how much is labelled and how much is left.
 WORKFLOW_PROGRESS_FIELDS = (
@@ -114,11 +114,6 @@ def format_report(report: dict[str, Any]) -> list[str]:
             f"{wf['classifications_count']} classifications"
         )
     return lines
-
-
-def parameterize(name: str) -> str:
-    """A project name as Panoptes puts it in the slug: lower case, runs of other characters as one dash."""
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
 def ensure_project(owner: str, display_name: str, description: str, *, language: str = "en",

@@ -13,7 +13,8 @@ from typing import Any
 from panoptes_client import Panoptes
 
 from zooflow.errors import ConfigurationError
-from zooflow.projects import ensure_project, find_project, parameterize
+from zooflow.projects import ensure_project, find_project
+from zooflow.slugs import parameterize
 from zooflow.subjects.manifest import read_manifest
 from zooflow.subjects.upload import find_subject_set, set_members_by_key, upload_subjects
 from zooflow.workflows import ensure_question_workflow, find_workflow, question_tasks

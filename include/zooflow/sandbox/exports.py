@@ -26,10 +26,10 @@ from zooflow.sandbox.csv_export import (
 )
 from zooflow.sandbox.export_jobs import ExportJobs
 from zooflow.sandbox.jsonapi import etag_of_records, find_owned
-from zooflow.sandbox.projects import parameterize
 from zooflow.sandbox.timeutil import http_date, iso_ms
 from zooflow.sandbox.web import ApiError, Request, Response, Router, api_response
 from zooflow.sandbox.workers import PeriodicWorker
+from zooflow.slugs import parameterize
 
 if TYPE_CHECKING:
     from zooflow.sandbox.app import Sandbox

@@ -8,15 +8,14 @@ do not exist (404), as on Panoptes.
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
-import unicodedata
 from typing import TYPE_CHECKING
 
 from zooflow.sandbox.jsonapi import Filter, ResourceType, link_href, register_reads, single
 from zooflow.sandbox.schema import Schema
 from zooflow.sandbox.timeutil import iso_ms
 from zooflow.sandbox.web import ApiError, Request, Response, Router
+from zooflow.slugs import parameterize
 
 if TYPE_CHECKING:
     from zooflow.sandbox.app import Sandbox
@@ -30,12 +29,6 @@ CREATE = Schema(
            "configuration": dict, "tags": list, "introduction": str},
     links_optional=("owner", "workflows", "subject_sets"),
 )
-
-
-def parameterize(text: str) -> str:
-    """Rails' ``String#parameterize``: ASCII, lower case, runs of other characters become one dash."""
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
 
 
 class Projects:

@@ -11,8 +11,8 @@ import json
 import sqlite3
 from typing import TYPE_CHECKING, Callable
 
-from zooflow.sandbox.projects import parameterize
 from zooflow.sandbox.workflows import Workflows
+from zooflow.slugs import parameterize
 
 if TYPE_CHECKING:
     from zooflow.sandbox.app import Sandbox
