@@ -40,7 +40,7 @@ def _client(endpoint: str):
 
 
 def _child(method: str, endpoint: str, project_id: int, dest: Path) -> dict:
-    from zooflow.exports.media import ExportTarget, describe
+    from zooflow.exports.export_requests import ExportTarget, describe
 
     target = ExportTarget("project", project_id, "classifications")
     dest.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException, Airfl
 
 from zooflow.airflow.sensors.export import ExportReadySensor
 from zooflow.airflow.triggers.panoptes import PanoptesCheckTrigger
-from zooflow.exports.media import ExportTarget, describe, export_complete, parse_time, request_export
+from zooflow.exports.export_requests import ExportTarget, describe, export_complete, parse_time, request_export
 from zooflow.panoptes import connect
 from zooflow.sandbox import seed
 
@@ -43,7 +43,7 @@ def test_defers_to_the_trigger_while_the_export_is_building(fresh_request) -> No
         sensor.execute(context={})
     trigger = deferred.value.trigger
     assert isinstance(trigger, PanoptesCheckTrigger) and deferred.value.method_name == "execute_complete"
-    assert trigger.check == "zooflow.exports.media.export_ready_check"
+    assert trigger.check == "zooflow.exports.export_requests.export_ready_check"
     assert trigger.check_kwargs == {"target": TARGET, "requested_at": fresh_request["requested_at"], "outcome": fresh_request}
     assert 590 < trigger.end_time - time.time() <= 600 and trigger.poll_interval == 5
 

@@ -11,13 +11,13 @@ from airflow.sdk.serde import deserialize, serialize
 from airflow.triggers.base import TriggerEvent
 
 from zooflow.airflow.triggers.panoptes import PanoptesCheckTrigger
-from zooflow.exports.media import ExportTarget, describe, request_export
+from zooflow.exports.export_requests import ExportTarget, describe, request_export
 from zooflow.panoptes import connect
 
 TARGET = {"resource": "project", "resource_id": 1, "export_type": "workflows"}
 
 
-CHECK = "zooflow.exports.media.export_ready_check"
+CHECK = "zooflow.exports.export_requests.export_ready_check"
 
 
 def export_trigger(requested_at: str, end_time: float, **kwargs) -> PanoptesCheckTrigger:

@@ -14,7 +14,7 @@ import requests
 from airflow.dag_processing.dagbag import DagBag
 
 from zooflow.airflow_env import connection_env
-from zooflow.exports.media import ExportTarget, describe
+from zooflow.exports.export_requests import ExportTarget, describe
 from zooflow.panoptes import connect
 from zooflow.paths import DataRoot
 from zooflow.sandbox import seed

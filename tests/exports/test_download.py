@@ -12,7 +12,7 @@ import pytest
 from zooflow.errors import ConfigurationError, PanoptesError
 from zooflow.exports import download as download_module
 from zooflow.exports.download import download_export, gzip_problem, intact_download, latest_download
-from zooflow.exports.media import ExportTarget, describe, export_complete, parse_time, request_export
+from zooflow.exports.export_requests import ExportTarget, describe, export_complete, parse_time, request_export
 from zooflow.panoptes import connect
 from zooflow.sandbox.populate import add_demo_subjects, demo_user_config
 

@@ -9,7 +9,7 @@ import requests
 from export_support import FIXTURES
 
 from zooflow.exports.download import download_export
-from zooflow.exports.media import ExportTarget, describe
+from zooflow.exports.export_requests import ExportTarget, describe
 from zooflow.panoptes import connect
 from zooflow.sandbox.admin import SandboxAdminError
 from zooflow.sandbox.populate import demo_user_config

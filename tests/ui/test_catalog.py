@@ -33,7 +33,7 @@ from zooflow.catalog import (
 )
 from zooflow.errors import PanoptesError
 from zooflow.exports.download import download_export
-from zooflow.exports.media import ExportTarget, describe, export_complete, parse_time, request_export
+from zooflow.exports.export_requests import ExportTarget, describe, export_complete, parse_time, request_export
 from zooflow.exports.slice_spec import SliceSpec
 from zooflow.exports.slicing import slice_export
 from zooflow.files import atomic_write_json

@@ -19,7 +19,7 @@ from zooflow.errors import ConfigurationError
 from zooflow.exports.download import download_export
 from zooflow.exports.flatten import flatten_export
 from zooflow.exports.limits import still_creating_message
-from zooflow.exports.media import (
+from zooflow.exports.export_requests import (
     EXPORT_TYPES,
     ExportTarget,
     RequestOutcome,

@@ -32,7 +32,7 @@ import urllib3
 from isal import isal_zlib
 
 from zooflow.errors import ConfigurationError, PanoptesError
-from zooflow.exports.media import ExportMedia, ExportTarget, describe, remember_request
+from zooflow.exports.export_requests import ExportMedia, ExportTarget, describe, remember_request
 from zooflow.files import atomic_write_json
 
 log = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from zooflow.files import atomic_write_json
 
 if TYPE_CHECKING:
-    from zooflow.exports.media import ExportMedia
+    from zooflow.exports.export_requests import ExportMedia
 
 WINDOW = timedelta(hours=24)  # at most one attempt in this window (DUMP_CONGESTION_OPTS_INTERVAL)
 MIN_GAP = timedelta(hours=12)  # between two attempts (DUMP_CONGESTION_OPTS_MIN_DELAY)

@@ -26,7 +26,7 @@ from zooflow.airflow.params import as_bool, default_deferrable, form_file
 from zooflow.airflow.storage import data_store, pull_latest_download
 from zooflow.exports.download import KEEP_DOWNLOADS, download_export, export_filename, intact_download
 from zooflow.exports.flatten import flatten_export
-from zooflow.exports.media import ExportTarget, RequestOutcome, describe, request_export
+from zooflow.exports.export_requests import ExportTarget, RequestOutcome, describe, request_export
 from zooflow.config_dir import SLICE_SPEC
 from zooflow.exports.runs import form_spec, reslice_only, run_spec
 from zooflow.exports.slicing import SliceReport, slice_export

@@ -7,7 +7,7 @@ from typing import Any
 
 from zooflow.airflow.sensors.panoptes import PanoptesCheckSensor
 from zooflow.exports.limits import still_creating_message
-from zooflow.exports.media import ExportTarget
+from zooflow.exports.export_requests import ExportTarget
 
 
 class ExportReadySensor(PanoptesCheckSensor):
@@ -21,7 +21,7 @@ class ExportReadySensor(PanoptesCheckSensor):
         nothing, so there is nothing to wait for.
     """
 
-    check = "zooflow.exports.media.export_ready_check"
+    check = "zooflow.exports.export_requests.export_ready_check"
     template_fields: Sequence[str] = (*PanoptesCheckSensor.template_fields, "request")
     ui_color = "#f4e9d8"
 
