@@ -12,7 +12,7 @@ from pathlib import Path
 from zooflow.connection_args import add_connection_args, config_from_args
 from zooflow.panoptes import connect
 from zooflow.paths import DataRoot, safe_name
-from zooflow.setup import ProjectSpec, plan_setup, setup_project
+from zooflow.project_setup import ProjectSpec, plan_setup, setup_project
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -15,7 +15,7 @@ from zooflow.airflow.params import as_bool
 from zooflow.airflow.storage import data_store
 from zooflow.files import atomic_write_json
 from zooflow.paths import safe_name
-from zooflow.setup import ProjectSpec, plan_setup, setup_project
+from zooflow.project_setup import ProjectSpec, plan_setup, setup_project
 
 
 class ProjectSetupOperator(PanoptesHookMixin, BaseOperator):
