@@ -1,4 +1,9 @@
-"""The Airflow hook for the ``zooniverse`` connection type."""
+"""The Airflow hook for the ``zooniverse`` connection type.
+
+Names follow one rule: "Zooniverse" for what users see (the connection type, its form, this module,
+named after the integration as Airflow's providers name theirs), "Panoptes" for the API the code
+talks to (``PanoptesHook``, the Panoptes sensors and trigger).
+"""
 
 from __future__ import annotations
 
