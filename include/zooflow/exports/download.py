@@ -30,10 +30,12 @@ from typing import Any
 import requests
 import urllib3
 from isal import isal_zlib
+from tenacity import RetryError, stop_after_attempt
 
 from zooflow.errors import ConfigurationError, PanoptesError
 from zooflow.exports.export_requests import ExportMedia, ExportTarget, describe, remember_request
 from zooflow.files import atomic_write_json
+from zooflow.retries import DOWNLOAD_ATTEMPTS, DOWNLOAD_RESUMES, Unfinished
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +178,7 @@ def download_export(
     dest_dir: str | os.PathLike[str],
     *,
     requested_at: str | None = None,
-    max_attempts: int = 6,
+    max_attempts: int = DOWNLOAD_ATTEMPTS,
     progress: Progress | None = None,
 ) -> DownloadResult:
     """Fetch the current export of ``target`` into ``dest_dir``; skip it if this version is already there."""
@@ -199,37 +201,24 @@ def download_export(
     if resumed_from:
         log.info("%s: resuming the partial download at %.1f MB", target, resumed_from / 1e6)
     started = time.monotonic()
-    url, total, attempts = media.src, None, 0
-    check = GzipCheck()
+    transfer = _Transfer(target, media, part, GzipCheck(), media.src, progress, started)
     if resumed_from:
-        check.feed_file(part)
-    while True:
-        attempts += 1
-        try:
-            outcome, total, check = _fetch(url, part, check, progress, started)
-        except RETRYABLE as exc:
-            outcome = "dropped"
-            log.warning("%s: connection dropped at %.1f MB (%s); resuming", target, part.stat().st_size / 1e6 if part.exists() else 0, exc.__class__.__name__)
+        transfer.check.feed_file(part)
+    try:
+        for attempt in DOWNLOAD_RESUMES.copy(stop=stop_after_attempt(max_attempts)):
+            with attempt:
+                attempts = attempt.retry_state.attempt_number
+                if attempts > 1:
+                    transfer.refresh_url()
+                transfer.fetch_rest()
+    except RetryError as exc:
+        transfer.check.finish_quietly()
         size = part.stat().st_size if part.exists() else 0
-        if outcome == "complete" and (total is None or size == total):
-            break
-        if outcome == "complete":
-            log.warning("%s: got %d of %d bytes; resuming", target, size, total)
-        if attempts >= max_attempts:
-            check.finish_quietly()
-            raise PanoptesError(
-                f"the {target} download did not complete after {attempts} attempts ({size} bytes kept in {part.name}; "
-                "the next run resumes from there)"
-            )
-        if outcome == "expired":
-            log.info("%s: the signed URL expired; describing the export again", target)
-        fresh = describe(target)  # a new signed URL; also notices a regenerated export
-        if fresh is None or fresh.media_id != media.media_id or fresh.updated_at != media.updated_at:
-            check.finish_quietly()
-            part.unlink(missing_ok=True)
-            raise PanoptesError(f"the {target} changed during the download; run the download again")
-        url = fresh.src
-        time.sleep(min(0.5 * 2 ** (attempts - 1), 30) if outcome == "dropped" else 0)
+        raise PanoptesError(
+            f"the {target} download did not complete after {exc.last_attempt.attempt_number} attempts ({size} bytes "
+            f"kept in {part.name}; the next run resumes from there)"
+        ) from None
+    check = transfer.check
     try:
         check.finish(final.name)
     except PanoptesError:
@@ -243,6 +232,44 @@ def download_export(
     _prune(dest, target, keep=final)
     return DownloadResult(str(final), media.media_id, media.updated_at.isoformat(), final.stat().st_size,
                           resumed_from, attempts, round(seconds, 3), False, damage)
+
+
+@dataclass
+class _Transfer:
+    """The state one download carries from attempt to attempt: the signed URL and the running check."""
+
+    target: ExportTarget
+    media: ExportMedia
+    part: Path
+    check: GzipCheck
+    url: str
+    progress: Progress | None
+    started: float
+
+    def fetch_rest(self) -> None:
+        """One attempt at the rest of ``part``; :class:`Unfinished` unless the whole file is there."""
+        try:
+            outcome, total, self.check = _fetch(self.url, self.part, self.check, self.progress, self.started)
+        except RETRYABLE as exc:
+            log.warning("%s: connection dropped at %.1f MB (%s); resuming", self.target,
+                        self.part.stat().st_size / 1e6 if self.part.exists() else 0, exc.__class__.__name__)
+            raise Unfinished("connection dropped", dropped=True) from exc
+        if outcome == "expired":
+            log.info("%s: the signed URL expired; describing the export again", self.target)
+            raise Unfinished("signed URL expired")
+        size = self.part.stat().st_size if self.part.exists() else 0
+        if total is not None and size != total:
+            log.warning("%s: got %d of %d bytes; resuming", self.target, size, total)
+            raise Unfinished("short")
+
+    def refresh_url(self) -> None:
+        """A new signed URL before a new attempt; a regenerated export ends the download."""
+        fresh = describe(self.target)
+        if fresh is None or fresh.media_id != self.media.media_id or fresh.updated_at != self.media.updated_at:
+            self.check.finish_quietly()
+            self.part.unlink(missing_ok=True)
+            raise PanoptesError(f"the {self.target} changed during the download; run the download again")
+        self.url = fresh.src
 
 
 def _record(dest: Path, final: Path, media: ExportMedia, requested_at: str | None, target: ExportTarget) -> None:

@@ -25,9 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from panoptes_client import Subject
-from panoptes_client.panoptes import PanoptesAPIException, PanoptesObject
+from panoptes_client.panoptes import PanoptesObject
 
 from zooflow.errors import ConfigurationError
+from zooflow.retries import STALE_ETAG
 from zooflow.subjects.dedupe import find_subject_set, metadata_text
 
 log = logging.getLogger(__name__)
@@ -186,11 +187,6 @@ def plan_metadata_update(
     )
 
 
-def _is_precondition_failure(exc: PanoptesAPIException) -> bool:
-    text = str(exc)
-    return "PreconditionFailed" in text or "HTTP 412" in text
-
-
 def _save(subject: Subject, metadata: dict[str, Any]) -> None:
     subject.metadata = metadata
     subject.modified_attributes.add("metadata")
@@ -203,21 +199,17 @@ def apply_metadata_update(plan: MetadataPlan) -> dict[str, Any]:
     """Save each planned change on a freshly fetched subject; returns the report."""
     updated = retried = 0
     for change in plan.changes:
-        for attempt in (1, 2):
-            subject = Subject.find(change.subject_id)  # the show ETag, not the listing's
-            current = dict(subject.metadata or {})
-            target = new_metadata(current, change.row, plan.column, plan.key, plan.mode)
-            if target == current:
-                break  # already as wanted (changed since the plan, or a rerun)
-            try:
-                _save(subject, target)
-                updated += 1
-                break
-            except PanoptesAPIException as exc:
-                if attempt == 2 or not _is_precondition_failure(exc):
-                    raise
-                retried += 1
-                log.info("Subject %s changed since it was read (412); reloading and retrying once", change.subject_id)
+        for attempt in STALE_ETAG.copy():
+            with attempt:
+                if attempt.retry_state.attempt_number > 1:
+                    retried += 1
+                    log.info("Subject %s changed since it was read (412); reloading and retrying once", change.subject_id)
+                subject = Subject.find(change.subject_id)  # the show ETag, not the listing's
+                current = dict(subject.metadata or {})
+                target = new_metadata(current, change.row, plan.column, plan.key, plan.mode)
+                if target != current:  # else already as wanted (changed since the plan, or a rerun)
+                    _save(subject, target)
+                    updated += 1
     return plan.report(updated=updated, applied=True, retried=retried)
 
 

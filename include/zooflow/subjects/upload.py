@@ -14,9 +14,7 @@ import json
 import logging
 import mimetypes
 import os
-import re
 import threading
-import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -26,15 +24,15 @@ from typing import Any
 import requests
 from panoptes_client import Panoptes, Project, Subject, SubjectSet, Workflow
 from panoptes_client.panoptes import PanoptesAPIException
+from tenacity import RetryError
 
 from zooflow.errors import ConfigurationError, PanoptesError
+from zooflow.retries import BLOB_UPLOAD, PANOPTES_SERVER_ERRORS, BlobRefused
 
 log = logging.getLogger(__name__)
 
 LINK_BATCH = 100
 UPLOAD_THREADS = 5
-UPLOAD_ATTEMPTS = 4
-SERVER_ERROR = re.compile(r"status code 5\d\d")  # how panoptes-client reports a 5xx it gave up on
 ALLOWED_MIME = {"image/jpeg", "image/png", "image/gif", "image/svg+xml", "audio/mpeg", "video/mp4", "audio/mp4",
                 "video/mpeg", "text/plain", "application/json"}
 
@@ -107,17 +105,12 @@ def find_subject_set(project: Project, display_name: str) -> SubjectSet | None:
 def _create_set(project: Project, set_name: str) -> SubjectSet:
     """Create the set, trying again after a server error. A 5xx may hide a set that was made, so the
     name (unique per project) is looked up before each new attempt: never two sets for one batch."""
-    for attempt in range(1, UPLOAD_ATTEMPTS):
-        try:
+    for attempt in PANOPTES_SERVER_ERRORS.copy():
+        with attempt:
+            if attempt.retry_state.attempt_number > 1 and (made := find_subject_set(project, set_name)) is not None:
+                return made
             return _save_new_set(project, set_name)
-        except PanoptesAPIException as exc:
-            if not SERVER_ERROR.search(str(exc)):
-                raise
-            log.warning("Creating subject set %r: %s; trying again", set_name, exc)
-        time.sleep(0.5 * 2 ** attempt)
-        if (made := find_subject_set(project, set_name)) is not None:
-            return made
-    return _save_new_set(project, set_name)  # the last attempt: its error, whatever it is, ends the task
+    raise AssertionError("unreachable: the policy returns or raises")
 
 
 def _save_new_set(project: Project, set_name: str) -> SubjectSet:
@@ -139,17 +132,19 @@ def set_members_by_key(subject_set_id: int, key_field: str) -> dict[str, int]:
 
 
 def _put_media(url: str, mime: str, data: bytes) -> None:
-    for attempt in range(1, UPLOAD_ATTEMPTS + 1):
-        try:
-            response = requests.put(url, data=data, headers={"Content-Type": mime, "x-ms-blob-type": "BlockBlob"}, timeout=120)
-            if response.status_code in (200, 201):
-                return
-            error = f"HTTP {response.status_code}"
-        except requests.RequestException as exc:
-            error = exc.__class__.__name__
-        if attempt < UPLOAD_ATTEMPTS:
-            time.sleep(0.5 * 2 ** attempt)
-    raise PanoptesError(f"uploading media failed after {UPLOAD_ATTEMPTS} attempts ({error})")
+    try:
+        _put_media_once(url, mime, data)
+    except RetryError as exc:
+        last = exc.last_attempt.exception()
+        error = str(last) if isinstance(last, BlobRefused) else last.__class__.__name__
+        raise PanoptesError(f"uploading media failed after {exc.last_attempt.attempt_number} attempts ({error})") from None
+
+
+@BLOB_UPLOAD.wraps
+def _put_media_once(url: str, mime: str, data: bytes) -> None:
+    response = requests.put(url, data=data, headers={"Content-Type": mime, "x-ms-blob-type": "BlockBlob"}, timeout=120)
+    if response.status_code not in (200, 201):
+        raise BlobRefused(f"HTTP {response.status_code}")
 
 
 def _create_subject(client: Panoptes, project: Project, item: UploadItem) -> int:
