@@ -17,7 +17,7 @@ from typing import Any
 
 from markupsafe import Markup
 
-from zooflow.catalog import format_age
+from zooflow.catalog import format_ago
 from zooflow.reports.html import render
 
 LIMIT = 10
@@ -91,4 +91,4 @@ def render_failed_runs(runs: list[FailedRun], now: datetime) -> Markup:
     Runs are named, not linked: the UI shows this page in a sandboxed frame that may not navigate the
     whole window, and the Airflow UI opened inside its own frame would be confusing.
     """
-    return Markup(render("failed_runs.html.j2", runs=runs, now=now, age=format_age))
+    return Markup(render("failed_runs.html.j2", runs=runs, now=now, ago_text=format_ago))

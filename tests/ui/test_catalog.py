@@ -24,7 +24,7 @@ from zooflow.al.state import RoundState
 from zooflow.catalog import (
     AL_DAG,
     build_catalog,
-    format_age,
+    format_ago,
     format_size,
     render_catalog,
     render_run,
@@ -133,7 +133,7 @@ def test_each_export_shows_its_state_size_and_age(built) -> None:
     assert sliced.state == "sliced" and sliced.owner == "project"
     assert sliced.file == Path(download.path).name
     assert sliced.bytes == Path(download.path).stat().st_size == download.bytes
-    assert sliced.age == timedelta(hours=2, minutes=5) and format_age(sliced.age) == "2 h 5 min"
+    assert sliced.age == timedelta(hours=2, minutes=5) and format_ago(sliced.age) == "2 h 5 min ago"
     assert sliced.partitions == built["slice"].partitions and sliced.rows_kept == built["slice"].rows_kept > 0
     assert sliced.run_id == EXPORT_RUN, "the id as Airflow shows it, from the export report"
     assert [link.path.rsplit("/", 2)[-2:] for link in sliced.reports] == [
@@ -261,7 +261,8 @@ def test_an_empty_data_root_lists_nothing_and_times_must_be_utc(tmp_path) -> Non
 
 
 def test_ages_and_sizes_read_the_way_people_say_them() -> None:
-    assert [format_age(timedelta(seconds=s)) for s in (5, 59, 60, 3599, 3600, 7260, 86400, 90000, -1)] == [
-        "5 s", "59 s", "1 min", "59 min", "1 h", "2 h 1 min", "1 d", "1 d 1 h", "in the future (clock skew)"]
+    assert [format_ago(timedelta(seconds=s)) for s in (5, 59, 60, 3599, 3600, 7260, 86400, 90000, -1)] == [
+        "5 s ago", "59 s ago", "1 min ago", "59 min ago", "1 h ago", "2 h 1 min ago", "1 d ago", "1 d 1 h ago",
+        "ahead of this machine's clock"]
     assert [format_size(n) for n in (None, 999, 1000, 1_234_567, 3_000_000_000)] == ["n/a", "999 B", "1.0 kB", "1.2 MB", "3.0 GB"]
 

@@ -16,13 +16,13 @@ through one file route that refuses anything outside ``projects/`` (:func:`resol
 
 from zooflow.catalog.model import (AL_DAG, CURVE_MIN_POINTS, EXPORT_REPORT, REPORT_DAGS, ROUND_REPORT, SERVED_SUFFIXES,
                                    Catalog, ExportEntry, Link, ProjectCatalog, ReportEntry, RoundEntry, RunSummary,
-                                   format_age, format_size, report_dag, report_title, scored_rounds)
+                                   format_ago, format_size, report_dag, report_title, scored_rounds)
 from zooflow.catalog.page import render_catalog, render_no_local_root, render_run
 from zooflow.catalog.reading import build_catalog, resolve_file, round_line, run_summary
 
 __all__ = [
     "AL_DAG", "CURVE_MIN_POINTS", "EXPORT_REPORT", "REPORT_DAGS", "ROUND_REPORT", "SERVED_SUFFIXES", "Catalog",
-    "ExportEntry", "Link", "ProjectCatalog", "ReportEntry", "RoundEntry", "RunSummary", "build_catalog", "format_age",
+    "ExportEntry", "Link", "ProjectCatalog", "ReportEntry", "RoundEntry", "RunSummary", "build_catalog", "format_ago",
     "format_size", "render_catalog", "render_no_local_root", "render_run", "report_dag", "report_title",
     "resolve_file", "round_line", "run_summary", "scored_rounds",
 ]

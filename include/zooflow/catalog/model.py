@@ -172,21 +172,22 @@ def count_noun(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
-def format_age(age: timedelta | None) -> str:
-    """A short age: 45 s, 12 min, 3 h 5 min, 2 d 4 h."""
+def format_ago(age: timedelta | None) -> str:
+    """How long ago, shortly: 45 s ago, 12 min ago, 3 h 5 min ago, 2 d 4 h ago. A time ahead of this
+    machine's clock (the server's clock runs ahead, or the sandbox's was moved on) says so instead."""
     if age is None:
         return "n/a"
     seconds = int(age.total_seconds())
     if seconds < 0:
-        return "in the future (clock skew)"
+        return "ahead of this machine's clock"
     if seconds < 60:
-        return f"{seconds} s"
+        return f"{seconds} s ago"
     minutes, hours, days = seconds // 60, seconds // 3600, seconds // 86400
     if minutes < 60:
-        return f"{minutes} min"
+        return f"{minutes} min ago"
     if hours < 24:
-        return f"{hours} h {minutes % 60} min" if minutes % 60 else f"{hours} h"
-    return f"{days} d {hours % 24} h" if hours % 24 else f"{days} d"
+        return f"{hours} h {minutes % 60} min ago" if minutes % 60 else f"{hours} h ago"
+    return f"{days} d {hours % 24} h ago" if hours % 24 else f"{days} d ago"
 
 
 def format_size(size: int | None) -> str:

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from markupsafe import Markup
 
-from zooflow.catalog.model import (CURVE_MIN_POINTS, Catalog, ExportEntry, RunSummary, count_noun, format_age,
+from zooflow.catalog.model import (CURVE_MIN_POINTS, Catalog, ExportEntry, RunSummary, count_noun, format_ago,
                                    format_size, report_title, score_text)
 from zooflow.catalog.reading import now_utc
 from zooflow.reports.html import render
@@ -29,7 +29,7 @@ def render_catalog(catalog: Catalog, href: Callable[[str], str], *, data_root_la
     ``first`` is HTML shown above the projects: what Airflow knows and the files do not, such as
     failed runs (:func:`zooflow.failed_runs.render_failed_runs`); anything but ``Markup`` is escaped.
     """
-    return render("catalog.html.j2", panel=True, href=href, now=catalog.generated_at, age=format_age,
+    return render("catalog.html.j2", panel=True, href=href, now=catalog.generated_at, ago_text=format_ago,
                   size=format_size, score=score_text, slices=_slices, title=report_title, projects=catalog.projects,
                   data_root_label=data_root_label, first=first, curve_min_points=CURVE_MIN_POINTS,
                   runs_shown=RUNS_SHOWN, reports_shown=REPORTS_SHOWN)
@@ -37,7 +37,7 @@ def render_catalog(catalog: Catalog, href: Callable[[str], str], *, data_root_la
 
 def render_run(summary: RunSummary, href: Callable[[str], str], *, now: datetime | None = None) -> str:
     """A DAG run's Zooniverse tab: its summary lines and report links, or why there are none."""
-    return render("run.html.j2", panel=True, href=href, now=now_utc(now), age=format_age, summary=summary)
+    return render("run.html.j2", panel=True, href=href, now=now_utc(now), ago_text=format_ago, summary=summary)
 
 
 def render_no_local_root(data_root_label: str) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 
 from zooflow.catalog.model import (AL_DAG, CURVE_MIN_POINTS, EXPORT_REPORT, REPORT_DAGS, ROUND_REPORT, SERVED_SUFFIXES,
                                    Catalog, ExportEntry, Link, ProjectCatalog, ReportEntry, RoundEntry, RunSummary,
-                                   count_noun, format_age, format_size, report_dag, report_title, score_text,
+                                   count_noun, format_ago, format_size, report_dag, report_title, score_text,
                                    scored_rounds)
 from zooflow.paths import DataRoot, safe_name
 
@@ -268,7 +268,7 @@ def _report_lines(kind: str, data: dict[str, Any], exports: dict[str, ExportEntr
         span = f" ({days[0]} to {days[-1]})" if len(days) > 1 else f" ({days[0]})" if days else ""
         name = Path(str(data["source"])).name
         export = exports.get(name)
-        about = f" ({format_size(export.bytes)}, built {format_age(export.age)} ago)" if export else ""
+        about = f" ({format_size(export.bytes)}, built {format_ago(export.age)})" if export else ""
         return [f"{data.get('kind') or kind.removeprefix('slice-')} export {name}{about}: {data['rows_kept']} of "
                 f"{data['rows_read']} rows kept in {count_noun(len(days), 'daily partition')}{span}, "
                 f"{data.get('rows_quarantined', 0)} quarantined"]
