@@ -47,7 +47,7 @@ from zooflow.catalog import (
     run_summary,
 )
 from zooflow.errors import ConfigurationError
-from zooflow.failed_runs import recent_failed_runs, render_failed_runs
+from zooflow.airflow.failed_runs import recent_failed_runs, render_failed_runs
 from zooflow.paths import DataRoot, data_root_setting, display_root
 
 URL_PREFIX = "/zooniverse"

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 
 from zooflow.catalog import (Catalog, ExportEntry, Link, ProjectCatalog, ReportEntry, RoundEntry, RunSummary,
                              render_catalog, render_no_local_root, render_run)
-from zooflow.failed_runs import FailedRun, render_failed_runs
+from zooflow.airflow.failed_runs import FailedRun, render_failed_runs
 from zooflow.reports.html import Anchor, render_report
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)

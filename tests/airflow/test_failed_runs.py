@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from zooflow.failed_runs import FailedRun, error_line, render_failed_runs
+from zooflow.airflow.failed_runs import FailedRun, error_line, render_failed_runs
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 
