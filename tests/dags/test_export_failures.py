@@ -16,14 +16,13 @@ from pathlib import Path
 import pytest
 from airflow.dag_processing.dagbag import DagBag
 from panoptes_client import Project
+from support.sandboxes import demo_sandbox_with
 
 from zooflow.airflow_env import connection_env
 from zooflow.exports.limits import JOB_START_MARGIN, WINDOW, parse_time, utc
 from zooflow.panoptes import connect
 from zooflow.paths import DataRoot
 from zooflow.sandbox import seed
-from zooflow.sandbox.populate import add_demo_subjects, demo_user_config
-from zooflow.sandbox.process import SandboxProcess
 
 CONF = {"project": seed.DEMO_PROJECT_SLUG, "export_types": ["classifications"], "poll_seconds": 1,
         "wait_timeout_minutes": 5}
@@ -33,11 +32,7 @@ PROJECT_ID = 1
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    with SandboxProcess(tmp_path_factory.mktemp("failures-sandbox"), seed="demo", settings={"export_delay": 0.3}) as sb:
-        sb.config = demo_user_config(sb.endpoint)
-        with connect(sb.config):
-            add_demo_subjects(6)
-        sb.admin.run_volunteers(12, seed=5)
+    with demo_sandbox_with(tmp_path_factory.mktemp("failures-sandbox"), subjects=6, classifications=12) as sb:
         sb.root = tmp_path_factory.mktemp("failures-data")
         yield sb
 

@@ -19,11 +19,9 @@ from airflow.sdk.definitions.param import ParamValidationError
 
 import zooflow.al.round
 import zooflow.exports.slice_spec
+from support.sandboxes import demo_sandbox_with
 from zooflow.airflow_env import connection_env
-from zooflow.panoptes import connect
 from zooflow.sandbox import seed
-from zooflow.sandbox.populate import add_demo_subjects, demo_user_config
-from zooflow.sandbox.process import SandboxProcess
 
 SLUG = seed.DEMO_PROJECT_SLUG
 SECRET = "root:$6$form-files-secret-7f3a9c$Qx:19000:0:99999:7:::"
@@ -32,11 +30,7 @@ FAST = {"project": SLUG, "poll_seconds": 1, "wait_timeout_minutes": 0.5}
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory):
-    with SandboxProcess(tmp_path_factory.mktemp("form-sandbox"), seed="demo", settings={"export_delay": 0.3}) as sb:
-        sb.config = demo_user_config(sb.endpoint)
-        with connect(sb.config):
-            add_demo_subjects(4)
-        sb.admin.run_volunteers(10, seed=5)
+    with demo_sandbox_with(tmp_path_factory.mktemp("form-sandbox"), subjects=4, classifications=10) as sb:
         yield sb
 
 

@@ -17,17 +17,15 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.image import imread
 from report_support import Image, broken_links, chart_problems, read_page
+from support.sandboxes import demo_sandbox_with
 
 from zooflow.airflow_env import connection_env
 from zooflow.exports.flatten import flatten_export
 from zooflow.exports.slice_spec import SliceSpec
 from zooflow.exports.slicing import slice_export
-from zooflow.panoptes import connect
 from zooflow.paths import DataRoot
 from zooflow.reports.export_report import write_export_report
 from zooflow.sandbox import seed
-from zooflow.sandbox.populate import add_demo_subjects, demo_user_config
-from zooflow.sandbox.process import SandboxProcess
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "exports"
 SAMPLES = ["afc_cat-project-classifications.csv", "afc_batchagg_cls_export.csv", "dd_wildcam_gorongosa_sample.csv",
@@ -142,10 +140,7 @@ def test_the_chart_check_fails_an_empty_chart() -> None:
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory):
-    with SandboxProcess(tmp_path_factory.mktemp("report-sandbox"), seed="demo", settings={"export_delay": 0.3}) as sb:
-        sb.config = demo_user_config(sb.endpoint)
-        with connect(sb.config):
-            add_demo_subjects(12)
+    with demo_sandbox_with(tmp_path_factory.mktemp("report-sandbox"), subjects=12) as sb:
         yield sb
 
 
