@@ -64,10 +64,6 @@ def _statuses(workflow_id: int, subject_ids: Sequence[int]) -> dict[int, dict[st
     return found
 
 
-def retired_subject_ids(workflow_id: int, subject_ids: Sequence[int]) -> set[int]:
-    return {subject for subject, raw in _statuses(workflow_id, subject_ids).items() if raw.get("retired_at")}
-
-
 def retirement_count(workflow_raw: dict[str, Any]) -> int | None:
     """Votes the workflow's rule retires a subject after; None when the rule is not a count."""
     rule = workflow_raw.get("retirement") or {}

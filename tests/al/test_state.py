@@ -41,7 +41,7 @@ def test_a_state_file_without_run_ids_still_loads(tmp_path) -> None:
     ]}))
     state = RoundState(tmp_path)
     assert state.round_of_run("manual__A") is None
-    assert state.pending()["round"] == 2 and state.next_round() == 3 and state.current_batch_sets() == [5]
+    assert state.pending()["round"] == 2 and state.next_round() == 3 and state.current_batch()["sets"] == [5]
     state.add_run(2, "manual__A")
     assert state.round_of_run("manual__A")["round"] == 2
 

@@ -63,10 +63,6 @@ class RoundState:
     def uploaded_pool_ids(self) -> set[str]:
         return {pool_id for r in self.rounds for pool_id in r.get("picked", [])}
 
-    def current_batch_sets(self) -> list[int]:
-        """The set(s) of the last uploaded round: the batch volunteers are labelling now."""
-        return self.current_batch()["sets"]
-
     def current_batch(self) -> dict[str, Any]:
         """The batch volunteers are labelling now, as the retirement gate needs it: its set(s), how many
         subjects it linked, and the workflow's ``subjects_count`` once Panoptes has counted it (None for
