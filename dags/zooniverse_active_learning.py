@@ -49,6 +49,7 @@ from zooflow.airflow.operators.al import PlanRoundOperator, SelectRoundOperator,
 from zooflow.airflow.params import DEFAULT_PROJECT, common_params, config_file_param, optional_choice, wait_settings
 from zooflow.airflow.sensors.retirement import BatchRetiredSensor
 from zooflow.al.learner import STRATEGIES
+from zooflow.al.settings import RUN_SETTING_NAMES
 from zooflow.config_dir import AL_CONFIG
 from zooflow.retirement import MODES
 
@@ -56,7 +57,7 @@ CONFIGS = "Empty: the config's value."
 COMMON = {
     "project": "{{ params.project }}",
     "config": "{{ params.config }}",
-    "overrides": {key: "{{ params.%s }}" % key for key in ("k", "m", "threshold", "strategy", "seed", "retirement_mode")},
+    "overrides": {key: "{{ params.%s }}" % key for key in RUN_SETTING_NAMES},
     "zooniverse_conn_id": "{{ params.conn_id }}",
 }
 

@@ -105,6 +105,21 @@ class DataRoot:
         owner = safe_name(resource) if resource_id in (None, "") else f"{safe_name(resource)}-{safe_name(str(resource_id))}"
         return self.project_dir(project) / "exports" / owner / safe_name(export_type)
 
+    @staticmethod
+    def latest_pointer(exports_dir: str | os.PathLike[str]) -> Path:
+        """An exports folder's ``latest.json``: the last verified download (file, size, export time)."""
+        return Path(exports_dir) / "latest.json"
+
+    @staticmethod
+    def request_record(exports_dir: str | os.PathLike[str]) -> Path:
+        """An exports folder's ``last_request.json``: when zooflow last asked Panoptes for this export."""
+        return Path(exports_dir) / "last_request.json"
+
+    @staticmethod
+    def request_outcome(exports_dir: str | os.PathLike[str]) -> Path:
+        """An exports folder's ``last_outcome.json``: ``zooflow export request``'s outcome, for ``wait`` and ``download``."""
+        return Path(exports_dir) / "last_outcome.json"
+
     def slices_dir(self, project: str, export_type: str) -> Path:
         """Date partitions (``created_date=YYYY-MM-DD``) of sliced exports."""
         return self.project_dir(project) / "slices" / safe_name(export_type)
@@ -112,6 +127,10 @@ class DataRoot:
     def flat_dir(self, project: str) -> Path:
         """Flattened classification tables, one per date partition."""
         return self.project_dir(project) / "flat"
+
+    def classifications_dir(self, project: str) -> Path:
+        """The incremental classification store: classifications pulled from Panoptes as they arrive."""
+        return self.project_dir(project) / "classifications"
 
     def al_dir(self, project: str, workflow_id: int | str) -> Path:
         """Active-learning rounds of one workflow: ``state.json``, ``round-NNN/``, ``learning_curve.png``."""

@@ -75,3 +75,20 @@ def test_fields_that_fall_back_on_the_config_say_so(dags) -> None:
     for name in ("k", "m", "threshold", "strategy", "seed", "retirement_mode"):
         param = al.params.get_param(name)
         assert "Empty: the config's value" in param.description, name
+
+
+def test_every_run_setting_is_a_form_field_and_a_round_flag(dags) -> None:
+    """The one list of overridable AL settings reaches the form, the operators and ``zooflow al round``."""
+    from zooflow.al.settings import RUN_SETTINGS
+    from zooflow.cli import build_parser
+
+    dag = dags["zooniverse_active_learning"]
+    plan = dag.get_task("plan")
+    parser = build_parser()
+    for setting in RUN_SETTINGS:
+        assert setting.name in dag.params, setting.name
+        assert plan.overrides[setting.name] == "{{ params.%s }}" % setting.name
+        flag = "--" + setting.name.replace("_", "-")
+        value = setting.choices[-1] if setting.choices else "1"
+        args = parser.parse_args(["al", "round", "owner/name", "--config", "al.yaml", flag, value])
+        assert getattr(args, setting.name) == setting.kind(value)

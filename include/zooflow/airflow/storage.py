@@ -34,7 +34,6 @@ from urllib.parse import urlsplit
 from airflow.sdk import ObjectStoragePath
 
 from zooflow.errors import ConfigurationError
-from zooflow.exports.download import latest_download
 from zooflow.files import atomic_write_json
 from zooflow.paths import DATA_ROOT_ENV, DataRoot, data_root_setting, display_root, local_root, safe_name
 
@@ -295,14 +294,6 @@ def _files(path: Path) -> Iterator[Path]:
         yield path
     elif path.is_dir():
         yield from sorted(p for p in path.rglob("*") if p.is_file())
-
-
-def pull_latest_download(store: DataStore, exports_dir: Path) -> Path:
-    """The download an export folder's ``latest.json`` names, pulled (with the pointer) from a remote root."""
-    store.pull(exports_dir / "latest.json")
-    path = latest_download(exports_dir)
-    store.pull(path)
-    return path
 
 
 def data_store(setting: str | None = None) -> DataStore:

@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 from zooflow.al.learner import DEFAULT_STRATEGY, RANDOM, STRATEGIES
+from zooflow.al.settings import RUN_SETTINGS, run_overrides
 from zooflow.connection_args import add_connection_args, config_from_args
 
 
@@ -50,10 +51,9 @@ def add_round(commands: argparse._SubParsersAction) -> None:
     )
     step.add_argument("project", help="project slug (owner/name) or id")
     step.add_argument("--config", type=Path, required=True, help="the active-learning config (YAML)")
-    for name, kind, text in (("k", int, "most informative items"), ("m", int, "high-probability items per class"),
-                             ("threshold", float, "probability threshold"), ("seed", int, "random seed")):
-        step.add_argument(f"--{name}", type=kind, help=f"{text} (default: the config's)")
-    step.add_argument("--strategy", choices=STRATEGIES, help="query strategy (default: the config's)")
+    for setting in RUN_SETTINGS:
+        step.add_argument(f"--{setting.name.replace('_', '-')}", dest=setting.name, type=setting.kind,
+                          choices=setting.choices, help=f"{setting.help} (default: the config's)")
     step.add_argument("--set-name", help="name of the new subject set (default: the config's template)")
     step.add_argument("--dry-run", action="store_true", help="write manifest and images; upload nothing")
     step.add_argument("--wait", type=float, default=0, metavar="MINUTES",
@@ -100,44 +100,40 @@ def run_round(args: argparse.Namespace) -> int:
 
     from panoptes_client import Workflow
 
-    from zooflow.al.round import RoundConfig, select_round, upload_round
-    from zooflow.progress import terminal_progress
-    from zooflow.al.state import RoundState
+    from zooflow.al.round import RoundConfig
+    from zooflow.al.steps import plan_round, select_step, upload_step
     from zooflow.config_dir import AL_CONFIG, resolve_config
     from zooflow.errors import ConfigurationError
-    from zooflow.exports.download import latest_download
     from zooflow.panoptes import connect
-    from zooflow.paths import DataRoot
-    from zooflow.projects import find_project
-    from zooflow.reports.round_report import write_round_report
+    from zooflow.progress import terminal_progress
+    from zooflow.projects import find_project, project_workflow
     from zooflow.retirement import batch_retired_check
+    from zooflow.storage import LocalStorage
 
-    overrides = {k: getattr(args, k) for k in ("k", "m", "threshold", "seed", "strategy")}
-    config = RoundConfig.load(resolve_config(args.config, AL_CONFIG, shell=True), overrides)
-    root = DataRoot(args.data_root)
-    state = RoundState(root.al_dir(args.project, config.workflow_id))
-    exports_dir = root.exports_dir(args.project, "classifications")
-    exports = [latest_download(exports_dir)] if (exports_dir / "latest.json").exists() else []
+    config = RoundConfig.load(resolve_config(args.config, AL_CONFIG, shell=True), run_overrides(vars(args)))
+    store = LocalStorage(args.data_root)
+    run_id = time.strftime("cli-%Y%m%dT%H%M%SZ", time.gmtime())
     with connect(config_from_args(args)):
-        batch = {"sets": []} if (args.dry_run or state.pending()) else state.current_batch()
+        project = find_project(args.project)
+        project_workflow(project, config.workflow_id, setting=f"workflow_id in {args.config}")
+        plan = plan_round(store, args.project, config, run_id)
         deadline = time.monotonic() + args.wait * 60
-        while batch["sets"] and not (check := batch_retired_check(
-                config.workflow_id, batch["sets"], config.retirement_mode, batch["subjects"],
-                batch["expected_subjects"])).done:
+        while plan["current_batch_sets"] and not args.dry_run and not (check := batch_retired_check(
+                config.workflow_id, plan["current_batch_sets"], config.retirement_mode, plan["batch_subjects"],
+                plan["expected_subjects"] or None)).done:
             if time.monotonic() >= deadline:
                 raise ConfigurationError(f"the current batch is not fully labelled yet ({check.state}); "
                                          "run again later, or pass --wait MINUTES")
             time.sleep(30)
-        selection = select_round(config, state, exports, set_name=args.set_name, dry_run=args.dry_run,
-                                 dry_run_dir=state.folder / "dry-runs" / time.strftime("cli-%Y%m%dT%H%M%SZ", time.gmtime()))
+        selection, written = select_step(store, args.project, config, run_id=run_id, set_name=args.set_name,
+                                         dry_run=args.dry_run)
         result = {"selection": selection.to_dict()}
         if not args.dry_run:
             with terminal_progress(f"round {selection.round} upload", unit="subjects") as progress:
-                report = upload_round(selection, state, find_project(args.project), Workflow.find(config.workflow_id),
-                                      progress=progress)
+                report, written["report"] = upload_step(store, args.project, config, selection, project_record=project,
+                                                        workflow=Workflow.find(config.workflow_id), progress=progress)
             result["upload"] = report.to_dict()
-    page = write_round_report(root, args.project, config, selection, state, result.get("upload"))
-    result["report"] = str(page.html)
+    result["report"] = written["report"]
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -149,5 +145,5 @@ def run_round(args: argparse.Namespace) -> int:
         upload = result["upload"]
         print(f"Subject set {upload['subject_set_id']} {selection.set_name!r}: {len(upload['subject_ids'])} subjects "
               f"({upload['created']} new, {upload['resumed']} resumed, {upload['already_linked']} already there)")
-    print(f"Report: {page.html}")
+    print(f"Report: {written['report']}")
     return 0

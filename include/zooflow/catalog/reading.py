@@ -156,8 +156,8 @@ class _Project:
 
     def export(self, type_dir: Path, sliced: dict[str, tuple[str, dict[str, Any], datetime]]) -> ExportEntry | None:
         owner, export_type = type_dir.parent.name, type_dir.name
-        latest = _json(type_dir / "latest.json")
-        request = _json(type_dir / "last_request.json") or {}
+        latest = _json(DataRoot.latest_pointer(type_dir))
+        request = _json(DataRoot.request_record(type_dir)) or {}
         requested_at = _time(request.get("requested_at"))
         parts = [p for p in type_dir.glob("*.part") if p.is_file()]
         partial = sum(p.stat().st_size for p in parts) if parts else None

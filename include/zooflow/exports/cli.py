@@ -16,7 +16,6 @@ from typing import Any
 from zooflow.config_dir import SLICE_SPEC, resolve_config
 from zooflow.connection_args import add_connection_args, config_from_args
 from zooflow.errors import ConfigurationError
-from zooflow.exports.download import download_export
 from zooflow.exports.flatten import flatten_export
 from zooflow.exports.limits import still_creating_message
 from zooflow.exports.export_requests import (
@@ -24,18 +23,16 @@ from zooflow.exports.export_requests import (
     ExportTarget,
     RequestOutcome,
     export_ready_check,
-    request_export,
 )
 from zooflow.exports.slice_spec import FORMATS, ROW_CHOICES, SliceSpec
 from zooflow.exports.slicing import slice_export
+from zooflow.exports.steps import download_step, request_step
 from zooflow.files import atomic_write_json
 from zooflow.progress import terminal_progress
 from zooflow.panoptes import connect
 from zooflow.paths import DataRoot
 from zooflow.projects import find_project
-
-OUTCOME_FILE = "last_outcome.json"
-
+from zooflow.storage import LocalStorage
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("export", help="request, wait for, download, slice and flatten exports")
@@ -117,8 +114,8 @@ def run_request(args: argparse.Namespace) -> int:
     results, lines = [], []
     with connect(config_from_args(args)):
         for target, folder in _targets(args):
-            outcome = request_export(target, folder / "last_request.json")
-            atomic_write_json(folder / OUTCOME_FILE, outcome.to_dict())
+            outcome = request_step(LocalStorage(args.data_root), target, folder)
+            atomic_write_json(DataRoot.request_outcome(folder), outcome.to_dict())
             results.append(outcome.to_dict())
             lines.append(f"{target}: {outcome.action} — {outcome.reason}")
     _print(args, results, lines)
@@ -127,7 +124,7 @@ def run_request(args: argparse.Namespace) -> int:
 
 def _outcome(folder: Path, target: ExportTarget) -> RequestOutcome:
     try:
-        return RequestOutcome(**json.loads((folder / OUTCOME_FILE).read_text()))
+        return RequestOutcome(**json.loads(DataRoot.request_outcome(folder).read_text()))
     except (OSError, ValueError, TypeError):
         raise ConfigurationError(f"no request recorded for the {target}; run `zooflow export request` first") from None
 
@@ -155,8 +152,8 @@ def run_download(args: argparse.Namespace) -> int:
         for target, folder in _targets(args):
             outcome = _outcome(folder, target)
             with terminal_progress(f"{target.export_type}") as progress:
-                result = download_export(target, folder, requested_at=outcome.requested_at,
-                                         progress=lambda done, total, _elapsed: progress(done, total))
+                result = download_step(LocalStorage(args.data_root), target, folder, requested_at=outcome.requested_at,
+                                       progress=lambda done, total, _elapsed: progress(done, total))
             results.append(result.to_dict())
             state = "already downloaded" if result.already_downloaded else f"downloaded in {result.seconds:.1f} s"
             lines.append(f"{target}: {result.path} ({result.bytes / 1e6:.1f} MB, {state})")

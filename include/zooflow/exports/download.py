@@ -15,7 +15,6 @@ broken file is never "already downloaded" and ``latest.json`` only ever describe
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import queue
@@ -34,7 +33,9 @@ from tenacity import RetryError, stop_after_attempt
 
 from zooflow.errors import ConfigurationError, PanoptesError
 from zooflow.exports.export_requests import ExportMedia, ExportTarget, describe, remember_request
+from zooflow.exports.pointer import read_pointer
 from zooflow.files import atomic_write_json
+from zooflow.paths import DataRoot
 from zooflow.retries import DOWNLOAD_ATTEMPTS, DOWNLOAD_RESUMES, Unfinished
 
 log = logging.getLogger(__name__)
@@ -280,27 +281,13 @@ def _record(dest: Path, final: Path, media: ExportMedia, requested_at: str | Non
     pointer = {"path": final.name, "media_id": media.media_id, "updated_at": media.updated_at.isoformat(),
                "bytes": final.stat().st_size}
     try:
-        current = _pointer(dest)
+        current = read_pointer(dest)
     except ValueError:
         current = {}
     if {key: current.get(key) for key in pointer} != pointer:
-        atomic_write_json(dest / "latest.json", pointer | {"recorded_at": datetime.now(timezone.utc).isoformat()})
+        atomic_write_json(DataRoot.latest_pointer(dest), pointer | {"recorded_at": datetime.now(timezone.utc).isoformat()})
     if requested_at:
-        remember_request(dest / "last_request.json", media, requested_at)
-
-
-def _pointer(dest: Path) -> dict[str, Any]:
-    """``latest.json`` of ``dest`` ({} when there is none); a ValueError naming it when it is damaged."""
-    path = dest / "latest.json"
-    try:
-        pointer = json.loads(path.read_bytes())
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as exc:  # a bad encoding is a ValueError too
-        raise ValueError(f"the record {path} is damaged ({exc})") from None
-    if not isinstance(pointer, dict):
-        raise ValueError(f"the record {path} is damaged (not a JSON object)")
-    return pointer
+        remember_request(DataRoot.request_record(dest), media, requested_at)
 
 
 def download_problem(path: Path) -> str | None:
@@ -309,7 +296,7 @@ def download_problem(path: Path) -> str | None:
     The size comes first: truncation, the usual damage, shows there at no cost. Only a file of the
     recorded size (or one the record does not describe) is read whole for the gzip check."""
     try:
-        pointer = _pointer(path.parent)
+        pointer = read_pointer(path.parent)
     except ValueError as exc:
         return str(exc)
     if not path.is_file():
@@ -325,7 +312,7 @@ def download_problem(path: Path) -> str | None:
 def latest_download(dest_dir: str | os.PathLike[str]) -> Path:
     """The file ``latest.json`` names; backfills re-slice it instead of requesting anything."""
     try:
-        name = _pointer(Path(dest_dir)).get("path")
+        name = read_pointer(Path(dest_dir)).get("path")
     except ValueError as exc:
         raise ConfigurationError(f"{exc}; run the exports DAG normally (requesting) to download the export again") from None
     if not name:

@@ -10,7 +10,6 @@ on ``failed`` and says when a new request will be allowed.
 from __future__ import annotations
 
 import email.utils
-import json
 import logging
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
@@ -21,6 +20,7 @@ import requests
 from panoptes_client import Panoptes
 from zooflow.checks import Check, WaitEnded
 from zooflow.errors import ConfigurationError, PanoptesError
+from zooflow.exports.pointer import read_pointer
 from zooflow.panoptes import login_hint
 from zooflow.exports.limits import (
     RequestRecord, failed_message, next_request_time, parse_time, request_by_someone_else, utc,
@@ -184,9 +184,9 @@ def remember_request(record_path: Path, media: ExportMedia, requested_at: str) -
 
 def _last_download(folder: Path) -> dict[str, Any] | None:
     try:
-        pointer = json.loads((folder / "latest.json").read_text())
+        pointer = read_pointer(folder)
         return {"path": pointer["path"], "updated_at": pointer["updated_at"]}
-    except (OSError, ValueError, KeyError, TypeError):
+    except (ValueError, KeyError):
         return None
 
 

@@ -17,6 +17,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from zooflow.exports.pointer import read_pointer
 from zooflow.exports.slicing import PARTITION, SliceReport
 from zooflow.paths import DataRoot, safe_name
 from zooflow.reports import charts
@@ -82,8 +83,8 @@ def export_size(source: Path) -> int | None:
     if source.is_file():
         return source.stat().st_size
     try:
-        pointer = json.loads((source.parent / "latest.json").read_text())
-    except (OSError, ValueError):
+        pointer = read_pointer(source.parent)
+    except ValueError:
         return None
     return pointer.get("bytes") if pointer.get("path") == source.name else None
 

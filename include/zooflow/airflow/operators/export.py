@@ -23,18 +23,15 @@ from zooflow.airflow.errors import fail_fast_on_bad_config
 from zooflow.airflow.hooks.zooniverse import PanoptesHook
 from zooflow.airflow.operators.base import PanoptesHookMixin
 from zooflow.airflow.params import as_bool, default_deferrable, form_file
-from zooflow.airflow.storage import data_store, pull_latest_download
-from zooflow.exports.download import KEEP_DOWNLOADS, download_export, export_filename, intact_download
-from zooflow.exports.flatten import flatten_export
-from zooflow.exports.export_requests import ExportTarget, RequestOutcome, describe, request_export
+from zooflow.airflow.storage import data_store
+from zooflow.exports.export_requests import ExportTarget, RequestOutcome
 from zooflow.config_dir import SLICE_SPEC
 from zooflow.exports.runs import form_spec, reslice_only, run_spec
-from zooflow.exports.slicing import SliceReport, slice_export
-from zooflow.files import atomic_write_json
+from zooflow.exports.steps import download_step, flatten_step, last_download, request_step, slice_step
+from zooflow.exports.slicing import SliceReport
 from zooflow.progress import ProgressLog
 from zooflow.paths import DataRoot
 from zooflow.projects import find_project
-from zooflow.reports.export_report import export_size, write_export_report
 
 
 MAX_HOLD = timedelta(hours=1)
@@ -118,13 +115,9 @@ class RequestExportOperator(_ExportOperator):
         else:
             with fail_fast_on_bad_config(), self.hook.get_conn():
                 store = data_store()
-                record = self.exports_dir(store.root) / "last_request.json"
-                store.pull(record, record.parent / "latest.json")  # when zooflow last asked; its last good download
                 resource_id = int(find_project(self.project).id) if self.resource == "project" else int(self.resource_id)
                 target = ExportTarget(self.resource, resource_id, self.export_type)
-                outcome = request_export(target, record)
-                if outcome.action == "requested":
-                    store.push(record)  # the request counts for Panoptes' limit even if nothing is built
+                outcome = request_step(store, target, self.exports_dir(store.root))
         self.log.info("%s export: %s", self.export_type, outcome.reason)
         return outcome.to_dict()
 
@@ -145,22 +138,13 @@ class DownloadExportOperator(_ExportOperator):
             store = data_store()
             exports_dir = self.exports_dir(store.root)
             if self.request["action"] == "backfill":
-                path = intact_download(pull_latest_download(store, exports_dir))
+                path = last_download(store, exports_dir)
                 self.log.info("Backfill: re-slicing the last download, %s", path.name)
                 return {"path": str(path), "already_downloaded": True}
             target = ExportTarget(**self.request["target"])
-            store.pull(exports_dir / "latest.json", exports_dir / "last_request.json")
             with self.hook.get_conn():
-                if store.is_remote:  # an export already in the data root is not fetched from Panoptes again
-                    media = describe(target)
-                    if media is not None and media.ready:
-                        store.pull(exports_dir / export_filename(target, media))
-                result = download_export(
-                    target, exports_dir, requested_at=self.request["requested_at"],
-                    progress=ProgressLog(str(target), every=self.progress_every, emit=self.log.info),
-                )
-            store.push(exports_dir)  # the finished download and its records; never the .part file
-            store.prune(exports_dir, f"{target.export_type}-*.csv.gz", keep=KEEP_DOWNLOADS, always=[Path(result.path).name])
+                result = download_step(store, target, exports_dir, requested_at=self.request["requested_at"],
+                                       progress=ProgressLog(str(target), every=self.progress_every, emit=self.log.info))
         self.log.info("%s: %s (%.1f MB) in %s", target, "already downloaded" if result.already_downloaded else "downloaded",
                       result.bytes / 1e6, store.url(result.path))
         return result.to_dict()
@@ -189,26 +173,20 @@ class SliceExportOperator(_ExportOperator):
             spec = run_spec(spec, context["dag_run"].run_type,
                             context.get("data_interval_start"), context.get("data_interval_end"))
             store = data_store()
-            root = store.root
-            source = pull_latest_download(store, self.exports_dir(root))
-            report = slice_export(
-                source, root.slices_dir(self.project, self.export_type), spec,
-                progress=ProgressLog(f"slicing {source.name}", every=10.0, emit=self.log.info),
-            )
-        for line in report.summary_lines():
+            step = slice_step(store, self.project, self.export_type, self.exports_dir(store.root), spec,
+                              run_id=context["run_id"],
+                              progress=lambda source: ProgressLog(f"slicing {source.name}", every=10.0,
+                                                                  emit=self.log.info))
+        for line in step.report.summary_lines():
             self.log.info("%s", line)
-        result = report.to_dict() | {"project": self.project, "export_type": self.export_type}
-        path = atomic_write_json(root.report(self.project, f"slice-{self.export_type}", context["run_id"]), result)
-        # Each partition written is replaced whole, so its remote copy is mirrored (no stale parts stay).
-        store.push(*sorted({Path(output).parent for output in report.outputs}), mirror=True)
-        store.push(report.quarantine_file, path)
-        self.log.info("Slice report written to %s", store.url(path))
+        self.log.info("Slice report written to %s", store.url(step.report_path))
         context["outlet_events"][EXPORTS_ALIAS].add(
             export_asset(self.project, self.export_type),
-            extra={"project": self.project, "export_type": self.export_type, "source": store.url(source),
-                   "partitions": result["partitions"], "rows_kept": report.rows_kept, "report": store.url(path)},
+            extra={"project": self.project, "export_type": self.export_type, "source": store.url(step.source),
+                   "partitions": step.result["partitions"], "rows_kept": step.report.rows_kept,
+                   "report": store.url(step.report_path)},
         )
-        return result
+        return step.result
 
 
 class FlattenClassificationsOperator(_ExportOperator):
@@ -223,30 +201,10 @@ class FlattenClassificationsOperator(_ExportOperator):
         self.slice_report = slice_report
 
     def execute(self, context: Any) -> dict[str, Any]:
-        reports = {}
         with fail_fast_on_bad_config():
             store = data_store()
-            root = store.root
-            workflows = root.exports_dir(self.project, "workflows") / "latest.json"
-            store.pull(workflows)
-            workflows_export = pull_latest_download(store, workflows.parent) if workflows.exists() else None
-            slices = root.slices_dir(self.project, "classifications")
-            written = []
-            for day in self.slice_report["partitions"]:
-                store.pull(slices / f"created_date={day}")
-                for part in sorted((slices / f"created_date={day}").glob("part-*.csv")):
-                    out = root.flat_dir(self.project) / f"created_date={day}" / part.stem
-                    report = flatten_export(part, out, workflows_export=workflows_export)
-                    self.log.info("%s: %d classifications -> %d task rows, %d quarantined", part.name,
-                                  report.rows_read, report.rows_written, report.rows_quarantined)
-                    reports[f"{day}/{part.stem}"] = report.to_dict()
-                    written += [*report.outputs, report.quarantine_file]
-            store.push(*written)
-            exports_dir = self.exports_dir(root)
-            store.pull(exports_dir / "latest.json")  # the export's size, when its download is on another worker
-            sliced = SliceReport.from_dict(self.slice_report)
-            page = write_export_report(root, self.project, context["run_id"], sliced, reports,
-                                       export_bytes=export_size(exports_dir / Path(sliced.source).name))
-            store.push(*page.paths())
+            reports, page = flatten_step(store, self.project, self.exports_dir(store.root),
+                                         SliceReport.from_dict(self.slice_report), run_id=context["run_id"],
+                                         partitions=self.slice_report["partitions"], log=self.log.info)
         self.log.info("Export report written to %s", store.url(page.html))
         return {"partitions": reports, "report": store.url(page.html)}
