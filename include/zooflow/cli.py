@@ -14,6 +14,7 @@ import sys
 COMMAND_GROUPS = (
     "zooflow.al.cli",
     "zooflow.check_cli",
+    "zooflow.classifications.cli",
     "zooflow.demo",
     "zooflow.exports.cli",
     "zooflow.project_cli",
