@@ -22,7 +22,16 @@ from datetime import timedelta
 from airflow.sdk import Param, dag
 
 from zooflow.airflow.operators.subjects import RemoveDuplicateSubjectsOperator
-from zooflow.airflow.params import conn_id_param, dry_run_param
+from zooflow.airflow.params import from_form, subject_set_admin_params
+
+PARAMS = subject_set_admin_params(
+    which_set="to de-duplicate",
+    dry_run_does="unlink the duplicates from the set",
+    field=Param("filename", type="string", minLength=1, title="Metadata field",
+                description="Subjects with the same value of this metadata key are duplicates."),
+    keep=Param("oldest", type="string", enum=["oldest", "newest"], title="Keep",
+               description="Which subject of each group stays in the set."),
+)
 
 
 @dag(
@@ -33,26 +42,10 @@ from zooflow.airflow.params import conn_id_param, dry_run_param
     doc_md=__doc__,
     render_template_as_native_obj=True,
     default_args={"owner": "zooflow", "retries": 2, "retry_delay": timedelta(seconds=20)},
-    params={
-        "subject_set_id": Param(None, type=["null", "integer"], title="Subject set id",
-                                description="The numeric id of the subject set to de-duplicate."),
-        "field": Param("filename", type="string", minLength=1, title="Metadata field",
-                       description="Subjects with the same value of this metadata key are duplicates."),
-        "keep": Param("oldest", type="string", enum=["oldest", "newest"], title="Keep",
-                      description="Which subject of each group stays in the set."),
-        "dry_run": dry_run_param("unlink the duplicates from the set"),
-        "conn_id": conn_id_param(),
-    },
+    params=PARAMS,
 )
 def zooniverse_remove_duplicates():
-    RemoveDuplicateSubjectsOperator(
-        task_id="remove_duplicates",
-        subject_set_id="{{ params.subject_set_id }}",
-        field="{{ params.field }}",
-        keep="{{ params.keep }}",
-        dry_run="{{ params.dry_run }}",
-        zooniverse_conn_id="{{ params.conn_id }}",
-    )
+    RemoveDuplicateSubjectsOperator(task_id="remove_duplicates", **from_form(PARAMS))
 
 
 zooniverse_remove_duplicates()

@@ -23,7 +23,18 @@ from datetime import timedelta
 from airflow.sdk import Param, dag
 
 from zooflow.airflow.operators.subjects import UpdateSubjectMetadataOperator
-from zooflow.airflow.params import conn_id_param, dry_run_param
+from zooflow.airflow.params import from_form, subject_set_admin_params
+
+PARAMS = subject_set_admin_params(
+    which_set="whose subjects are updated",
+    dry_run_does="save the changes shown in the diff",
+    csv_path=Param("", type="string", title="CSV path",
+                   description="A UTF-8 CSV with a header row, on a path the worker can read."),
+    match=Param("filename=filename", type="string", title="Match (COLUMN=KEY)",
+                description="The CSV column and the metadata key it matches."),
+    mode=Param("merge", type="string", enum=["merge", "replace"], title="Mode",
+               description="merge: add/change the CSV's keys, keep the rest; replace: the row becomes the metadata."),
+)
 
 
 @dag(
@@ -34,29 +45,10 @@ from zooflow.airflow.params import conn_id_param, dry_run_param
     doc_md=__doc__,
     render_template_as_native_obj=True,
     default_args={"owner": "zooflow", "retries": 2, "retry_delay": timedelta(seconds=20)},
-    params={
-        "subject_set_id": Param(None, type=["null", "integer"], title="Subject set id",
-                                description="The numeric id of the subject set whose subjects are updated."),
-        "csv_path": Param("", type="string", title="CSV path",
-                          description="A UTF-8 CSV with a header row, on a path the worker can read."),
-        "match": Param("filename=filename", type="string", title="Match (COLUMN=KEY)",
-                       description="The CSV column and the metadata key it matches."),
-        "mode": Param("merge", type="string", enum=["merge", "replace"], title="Mode",
-                      description="merge: add/change the CSV's keys, keep the rest; replace: the row becomes the metadata."),
-        "dry_run": dry_run_param("save the changes shown in the diff"),
-        "conn_id": conn_id_param(),
-    },
+    params=PARAMS,
 )
 def zooniverse_update_metadata():
-    UpdateSubjectMetadataOperator(
-        task_id="update_metadata",
-        subject_set_id="{{ params.subject_set_id }}",
-        csv_path="{{ params.csv_path }}",
-        match="{{ params.match }}",
-        mode="{{ params.mode }}",
-        dry_run="{{ params.dry_run }}",
-        zooniverse_conn_id="{{ params.conn_id }}",
-    )
+    UpdateSubjectMetadataOperator(task_id="update_metadata", **from_form(PARAMS))
 
 
 zooniverse_update_metadata()

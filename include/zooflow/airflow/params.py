@@ -45,6 +45,25 @@ def dry_run_param(what_it_does: str) -> Param:
     return Param(True, type="boolean", title="Dry run", description=f"On: only report. Off: {what_it_does}.")
 
 
+def subject_set_admin_params(*, which_set: str, dry_run_does: str, **fields: Param) -> dict[str, Param]:
+    """The form of a DAG that changes the subjects of one set: the set's id first, the DAG's own
+    ``fields``, then dry run (on) and the connection, in the order the form shows them."""
+    return {
+        "subject_set_id": Param(None, type=["null", "integer"], title="Subject set id",
+                                description=f"The numeric id of the subject set {which_set}."),
+        **fields,
+        "dry_run": dry_run_param(dry_run_does),
+        "conn_id": conn_id_param(),
+    }
+
+
+def from_form(params: dict[str, Param]) -> dict[str, str]:
+    """Keyword arguments for an operator that takes every field of its form: one a field, each the
+    template of the field's value (``conn_id`` fills ``zooniverse_conn_id``), so the field list is
+    written once, in the form."""
+    return {"zooniverse_conn_id" if name == "conn_id" else name: "{{ params.%s }}" % name for name in params}
+
+
 def optional_choice(choices: list[str], *, empty: str, **kwargs: Any) -> Param:
     """A drop-down whose empty choice reads ``empty`` (Airflow shows a bare None as "null")."""
     return Param(None, type=["null", "string"], enum=[None, *choices], values_display={"null": empty}, **kwargs)
