@@ -17,14 +17,12 @@ A bad subject set id or form value fails at once without retries.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from airflow.sdk import Param, dag
 
 from zooflow.airflow.operators.subjects import RemoveDuplicateSubjectsOperator
-from zooflow.airflow.params import from_form, subject_set_admin_params
+from zooflow.airflow.params import from_form, subject_set_admin_dag
 
-PARAMS = subject_set_admin_params(
+SETTINGS = subject_set_admin_dag(
     which_set="to de-duplicate",
     dry_run_does="unlink the duplicates from the set",
     field=Param("filename", type="string", minLength=1, title="Metadata field",
@@ -34,18 +32,9 @@ PARAMS = subject_set_admin_params(
 )
 
 
-@dag(
-    dag_id="zooniverse_remove_duplicates",
-    schedule=None,
-    catchup=False,
-    tags=["zooniverse", "admin"],
-    doc_md=__doc__,
-    render_template_as_native_obj=True,
-    default_args={"owner": "zooflow", "retries": 2, "retry_delay": timedelta(seconds=20)},
-    params=PARAMS,
-)
+@dag(dag_id="zooniverse_remove_duplicates", doc_md=__doc__, **SETTINGS)
 def zooniverse_remove_duplicates():
-    RemoveDuplicateSubjectsOperator(task_id="remove_duplicates", **from_form(PARAMS))
+    RemoveDuplicateSubjectsOperator(task_id="remove_duplicates", **from_form(SETTINGS["params"]))
 
 
 zooniverse_remove_duplicates()

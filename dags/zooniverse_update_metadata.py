@@ -18,14 +18,12 @@ A missing CSV, a missing column, a bad match or an unknown subject set fails at 
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from airflow.sdk import Param, dag
 
 from zooflow.airflow.operators.subjects import UpdateSubjectMetadataOperator
-from zooflow.airflow.params import from_form, subject_set_admin_params
+from zooflow.airflow.params import from_form, subject_set_admin_dag
 
-PARAMS = subject_set_admin_params(
+SETTINGS = subject_set_admin_dag(
     which_set="whose subjects are updated",
     dry_run_does="save the changes shown in the diff",
     csv_path=Param("", type="string", title="CSV path",
@@ -37,18 +35,9 @@ PARAMS = subject_set_admin_params(
 )
 
 
-@dag(
-    dag_id="zooniverse_update_metadata",
-    schedule=None,
-    catchup=False,
-    tags=["zooniverse", "admin"],
-    doc_md=__doc__,
-    render_template_as_native_obj=True,
-    default_args={"owner": "zooflow", "retries": 2, "retry_delay": timedelta(seconds=20)},
-    params=PARAMS,
-)
+@dag(dag_id="zooniverse_update_metadata", doc_md=__doc__, **SETTINGS)
 def zooniverse_update_metadata():
-    UpdateSubjectMetadataOperator(task_id="update_metadata", **from_form(PARAMS))
+    UpdateSubjectMetadataOperator(task_id="update_metadata", **from_form(SETTINGS["params"]))
 
 
 zooniverse_update_metadata()
