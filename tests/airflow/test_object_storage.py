@@ -10,22 +10,20 @@ import shutil
 import socket
 import time
 import uuid
-from datetime import timedelta
 from pathlib import Path
 
 import boto3
 import pytest
-from airflow.dag_processing.dagbag import DagBag
 from moto.server import ThreadedMotoServer
 
 from zooflow.airflow.storage import DataStore
 from zooflow.airflow_env import connection_env
 from zooflow.errors import ConfigurationError
-from zooflow.panoptes import connect
 from zooflow.paths import DataRoot
 from zooflow.sandbox import seed
-from zooflow.sandbox.populate import demo_user_config, set_up_digits_learning
-from zooflow.sandbox.process import SandboxProcess
+
+from support.dag_runs import load_dag
+from support.digits_world import digits_world
 
 BUCKET = "zooflow-bucket"
 CONN_ID = "aws_zooflow"
@@ -196,32 +194,17 @@ def test_prune_keeps_the_newest_downloads(aws_conn, s3, tmp_path) -> None:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    """A sandbox with a digits workflow, a pool whose truth only the simulated volunteers know, and a config."""
-    folder = tmp_path_factory.mktemp("s3-al")
-    with SandboxProcess(folder / "sandbox", seed="demo", settings={"export_delay": 0.3}) as sandbox:
-        config = demo_user_config(sandbox.endpoint)
-        with connect(config):
-            digits = set_up_digits_learning(folder / "al", sandbox.admin, k=8, m=1, workflow_name="Digits")
-        yield {"sandbox": sandbox, "config": config, "workflow_id": digits.workflow_id, "al_config": str(digits.config),
-               "cache": folder / "cache"}
+    with digits_world(tmp_path_factory.mktemp("s3-al")) as world:
+        yield world
 
 
 @pytest.fixture()
 def remote_env(world, aws_conn, monkeypatch):
     monkeypatch.setenv("ZOOFLOW_DATA_ROOT", f"s3://{CONN_ID}@{BUCKET}/zooflow")
-    monkeypatch.setenv("ZOOFLOW_CACHE_DIR", str(world["cache"]))
-    monkeypatch.setenv("ZOOFLOW_AL_CONFIG", world["al_config"])  # the deployment's default: the form leaves it empty
-    for name, value in connection_env(world["config"]).items():
+    monkeypatch.setenv("ZOOFLOW_CACHE_DIR", str(world.cache))
+    monkeypatch.setenv("ZOOFLOW_AL_CONFIG", world.al_config)  # the deployment's default: the form leaves it empty
+    for name, value in connection_env(world.config).items():
         monkeypatch.setenv(name, value)
-
-
-def load(dags_folder, name):
-    bag = DagBag(dag_folder=str(dags_folder / f"{name}.py"))
-    assert bag.import_errors == {}
-    dag = bag.dags[name]
-    for task in dag.tasks:
-        task.retry_delay = timedelta(0)
-    return dag
 
 
 def test_exports_write_to_s3_and_active_learning_reads_them_back(airflow_db, remote_env, world, s3, dags_folder,
@@ -231,23 +214,19 @@ def test_exports_write_to_s3_and_active_learning_reads_them_back(airflow_db, rem
     def key(path: Path) -> str:
         return relative(path, Path("/"))
 
-    al_dir = key(layout.al_dir(SLUG, world["workflow_id"]))
+    al_dir = key(layout.al_dir(SLUG, world.workflow_id))
     al_conf = {"project": SLUG, "poll_seconds": 1, "wait_timeout_minutes": 0.5}
 
     # Round 1 (cold start): the round state and the batch go to S3.
-    first_run = load(dags_folder, "zooniverse_active_learning").test(run_conf=al_conf)
+    first_run = load_dag(dags_folder, "zooniverse_active_learning").test(run_conf=al_conf)
     assert first_run.state == "success"
     first = json.loads(keys(s3, f"{al_dir}/state.json")[f"{al_dir}/state.json"])["rounds"]
     assert [r["round"] for r in first] == [1] and first[0]["uploaded_at"] and first[0]["labelled"] == 0
     assert f"{al_dir}/round-001/manifest.csv" in keys(s3, f"{al_dir}/round-001/")
 
     # Volunteers retire the batch; the exports DAG downloads, slices and flattens into the bucket.
-    sandbox = world["sandbox"]
-    for _ in range(20):
-        if not sandbox.admin.run_volunteers(10, seed=7, workflow_id=world["workflow_id"]):
-            break
-    sandbox.admin.settle()  # Panoptes' counter jobs catch up with the retirements
-    exports = load(dags_folder, "zooniverse_exports").test(
+    world.label_until_retired(seed_=7)
+    exports = load_dag(dags_folder, "zooniverse_exports").test(
         run_conf={"project": SLUG, "poll_seconds": 1, "wait_timeout_minutes": 0.5})
     assert exports.state == "success"
     stored = keys(s3, key(layout.project_dir(SLUG)) + "/")
@@ -271,8 +250,8 @@ def test_exports_write_to_s3_and_active_learning_reads_them_back(airflow_db, rem
     assert not [k for k in stored if k.endswith((".part", ".tmp")) or "/." in k]  # finished files only
 
     # An empty cache: the next round can only know its state and its labels from S3.
-    shutil.rmtree(world["cache"])
-    second_run = load(dags_folder, "zooniverse_active_learning").test(run_conf=al_conf)
+    shutil.rmtree(world.cache)
+    second_run = load_dag(dags_folder, "zooniverse_active_learning").test(run_conf=al_conf)
     assert second_run.state == "success"
     stored = keys(s3, al_dir + "/")
     rounds = json.loads(stored[f"{al_dir}/state.json"])["rounds"]
@@ -282,7 +261,7 @@ def test_exports_write_to_s3_and_active_learning_reads_them_back(airflow_db, rem
     assert consensus["labels"] and set(consensus["labels"]) <= set(rounds[0]["picked"])
     assert not set(rounds[0]["picked"]) & set(rounds[1]["picked"])  # round 1's picks came from S3's state
     assert f"{al_dir}/round-002/uploaded.json" in stored and f"{al_dir}/learning_curve.png" in stored
-    pulled = next((world["cache"]).rglob(latest["path"]))
+    pulled = next(world.cache.rglob(latest["path"]))
     assert pulled.read_bytes() == export_bytes  # the export the round read is the one in S3
 
     output = capfd.readouterr()

@@ -3,86 +3,56 @@ simulated volunteers in between, a dry run, and an upload that fails half-way an
 
 from __future__ import annotations
 
-import collections
 import json
-from datetime import timedelta
 from pathlib import Path
 
-import panoptes_client.panoptes
-import panoptes_client.subject
 import pytest
-from airflow.dag_processing.dagbag import DagBag
-from panoptes_client import Project, Subject, Workflow
+from panoptes_client import Subject, Workflow
 
-from zooflow.airflow_env import connection_env
 from zooflow.al.learner import DEFAULT_STRATEGY
 from zooflow.al.state import RoundState
 from zooflow.panoptes import connect
 from zooflow.paths import DataRoot
 from zooflow.sandbox import seed
-from zooflow.sandbox.populate import demo_user_config, set_up_digits_learning
-from zooflow.sandbox.process import SandboxProcess
+
+from support.dag_runs import load_dag
+from support.digits_world import digits_world
 
 SLUG = seed.DEMO_PROJECT_SLUG
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    """A sandbox with a digits workflow, a pool whose truth only the simulated volunteers know, and a config."""
-    folder = tmp_path_factory.mktemp("al")
-    with SandboxProcess(folder / "sandbox", seed="demo", settings={"export_delay": 0.3}) as sandbox:
-        config = demo_user_config(sandbox.endpoint)
-        with connect(config):
-            digits = set_up_digits_learning(folder / "al", sandbox.admin, k=8, m=1, workflow_name="Digits")
-        yield {"sandbox": sandbox, "config": config, "workflow_id": digits.workflow_id, "al_config": str(digits.config),
-               "root": folder / "data"}
+    with digits_world(tmp_path_factory.mktemp("al")) as world:
+        yield world
 
 
 @pytest.fixture()
 def env(world, monkeypatch):
     """The AL config is both in the config folder (the form names it) and the deployment's default."""
-    monkeypatch.setenv("ZOOFLOW_DATA_ROOT", str(world["root"]))
-    monkeypatch.setenv("ZOOFLOW_CONFIG_DIR", str(Path(world["al_config"]).parent))
-    monkeypatch.setenv("ZOOFLOW_AL_CONFIG", world["al_config"])
-    for name, value in connection_env(world["config"]).items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setattr(panoptes_client.panoptes, "RETRY_BACKOFF_INTERVAL", 1)
-    monkeypatch.setattr(panoptes_client.subject, "RETRY_BACKOFF_INTERVAL", 1)
-    world["sandbox"].admin.configure(fail_next=[])
-
-
-def load(dags_folder, name):
-    dag = DagBag(dag_folder=str(dags_folder / f"{name}.py")).dags[name]
-    for task in dag.tasks:
-        task.retry_delay = timedelta(0)
-    return dag
+    world.use_in_dag_runs(monkeypatch)
+    monkeypatch.setenv("ZOOFLOW_AL_CONFIG", world.al_config)
+    world.admin.configure(fail_next=[])
 
 
 def conf(world, **extra):
-    return {"project": SLUG, "config": Path(world["al_config"]).name, "poll_seconds": 1, "wait_timeout_minutes": 0.5} | extra
+    return {"project": SLUG, "config": Path(world.al_config).name, "poll_seconds": 1, "wait_timeout_minutes": 0.5} | extra
 
 
 def state(world) -> RoundState:
-    return RoundState(DataRoot(world["root"]).al_dir(SLUG, world["workflow_id"]))
-
-
-def pool_ids_in_project(world) -> collections.Counter:
-    with connect(world["config"]):
-        project = Project.find(slug=SLUG)
-        return collections.Counter(s.metadata.get("#pool_id") for s in Subject.where(project_id=project.id, page_size=100)
-                                   if s.metadata.get("#pool_id"))
+    return RoundState(DataRoot(world.root).al_dir(SLUG, world.workflow_id))
 
 
 def test_first_round_uploads_a_cold_start_batch(airflow_db, env, world, dags_folder, capfd) -> None:
-    run = load(dags_folder, "zooniverse_active_learning").test(run_conf=conf(world))
+    run = load_dag(dags_folder, "zooniverse_active_learning").test(run_conf=conf(world))
     assert run.state == "success"
     output = capfd.readouterr()
     assert "round 1 upload: 9 of 9 subjects (100%)" in output.out + output.err  # the upload's last progress line
     (first,) = state(world).completed()
     assert len(first["picked"]) == 9 and first["labelled"] == 0
-    with connect(world["config"]):
+    with connect(world.config):
         members = list(Subject.where(subject_set_id=first["set_id"], page_size=100))
-        linked = Workflow.find(world["workflow_id"]).raw["links"]["subject_sets"]
+        linked = Workflow.find(world.workflow_id).raw["links"]["subject_sets"]
     assert str(first["set_id"]) in linked
     assert sorted(s.metadata["#pool_id"] for s in members) == sorted(first["picked"])
     metadata = members[0].metadata
@@ -91,17 +61,16 @@ def test_first_round_uploads_a_cold_start_batch(airflow_db, env, world, dags_fol
 
 
 def test_second_round_learns_from_the_first_batchs_consensus(airflow_db, env, world, dags_folder) -> None:
-    sandbox = world["sandbox"]
     for _ in range(20):  # the volunteers label the batch until it retires
-        if not sandbox.admin.run_volunteers(10, seed=7, workflow_id=world["workflow_id"]):
+        if not world.admin.run_volunteers(10, seed=7, workflow_id=world.workflow_id):
             break
-    sandbox.admin.advance_clock(hours=25)
-    sandbox.admin.settle()  # Panoptes' counter jobs catch up with the retirements
-    exports = load(dags_folder, "zooniverse_exports").test(
+    world.admin.advance_clock(hours=25)
+    world.admin.settle()  # Panoptes' counter jobs catch up with the retirements
+    exports = load_dag(dags_folder, "zooniverse_exports").test(
         run_conf={"project": SLUG, "export_types": ["classifications"], "poll_seconds": 1})
     assert exports.state == "success"
 
-    run = load(dags_folder, "zooniverse_active_learning").test(run_conf=conf(world))
+    run = load_dag(dags_folder, "zooniverse_active_learning").test(run_conf=conf(world))
     assert run.state == "success"
     first, second = state(world).completed()
     assert second["metrics"]["labelled_by_volunteers"] >= 6  # consensus from 3 votes each, 10% error rate
@@ -109,19 +78,19 @@ def test_second_round_learns_from_the_first_batchs_consensus(airflow_db, env, wo
     assert set(consensus["labels"]) <= set(first["picked"])  # the labels are the first batch's
     assert not set(first["picked"]) & set(second["picked"])
     assert DEFAULT_STRATEGY in json.loads((Path(second["folder"]) / "selection.json").read_text())["reasons"]
-    counts = pool_ids_in_project(world)
+    counts = world.pool_ids()
     assert set(counts.values()) == {1} and len(counts) == len(first["picked"]) + len(second["picked"])
     assert (state(world).folder / "learning_curve.png").stat().st_size > 5000
 
 
 def test_dry_run_writes_the_manifest_and_changes_nothing(airflow_db, env, world, dags_folder) -> None:
-    before, rounds = world["sandbox"].admin.state(), state(world).rounds
+    before, rounds = world.admin.state(), state(world).rounds
     # config left empty: the deployment's $ZOOFLOW_AL_CONFIG
-    run = load(dags_folder, "zooniverse_active_learning").test(run_conf=conf(world, dry_run=True, k=4, m=0, config=None))
+    run = load_dag(dags_folder, "zooniverse_active_learning").test(run_conf=conf(world, dry_run=True, k=4, m=0, config=None))
     assert run.state == "success"
     (upload,) = [t for t in run.get_task_instances() if t.task_id == "upload"]
     assert upload.state == "skipped"
-    after = world["sandbox"].admin.state()
+    after = world.admin.state()
     assert (after["subjects"], after["subject_sets"]) == (before["subjects"], before["subject_sets"])
     assert state(world).rounds == rounds
     (dry,) = list((state(world).folder / "dry-runs").iterdir())
@@ -129,17 +98,13 @@ def test_dry_run_writes_the_manifest_and_changes_nothing(airflow_db, env, world,
 
 
 def test_an_upload_failing_half_way_is_retried_to_one_subject_per_item(airflow_db, env, world, dags_folder) -> None:
-    sandbox = world["sandbox"]
-    for _ in range(20):
-        if not sandbox.admin.run_volunteers(10, seed=8, workflow_id=world["workflow_id"]):
-            break
-    sandbox.admin.settle()
-    sandbox.admin.configure(fail_next=[{"method": "PUT", "path_regex": "^/uploads/", "status": 500, "count": 16}])
-    run = load(dags_folder, "zooniverse_active_learning").test(run_conf=conf(world))
+    world.label_until_retired(seed_=8)
+    world.admin.configure(fail_next=[{"method": "PUT", "path_regex": "^/uploads/", "status": 500, "count": 16}])
+    run = load_dag(dags_folder, "zooniverse_active_learning").test(run_conf=conf(world))
     assert run.state == "success"
     (upload,) = [t for t in run.get_task_instances() if t.task_id == "upload"]
     assert upload.try_number == 2  # the first try failed part-way; Airflow's retry finished the job
     third = state(world).completed()[-1]
     assert third["round"] == 3
-    counts = pool_ids_in_project(world)
+    counts = world.pool_ids()
     assert all(counts[pool_id] == 1 for pool_id in third["picked"]) and set(counts.values()) == {1}

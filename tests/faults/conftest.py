@@ -7,25 +7,14 @@ row to the table printed at the end of the run: what was tried, what the user sa
 
 from __future__ import annotations
 
-import collections
+import functools
 import textwrap
 from dataclasses import dataclass
-from datetime import timedelta
-from pathlib import Path
 
-import panoptes_client.panoptes
-import panoptes_client.subject
 import pytest
-from airflow.dag_processing.dagbag import DagBag
-from panoptes_client import Project, Subject
 
-from zooflow.airflow_env import connection_env
-from zooflow.panoptes import PanoptesConfig, connect
-from zooflow.sandbox.populate import add_demo_subjects, demo_user_config, set_up_digits_learning
-from zooflow.sandbox.process import SandboxProcess
-
-from fault_support import SLUG  # noqa: E402
-DIGITS = [str(d) for d in range(10)]
+from support.dag_runs import load_dag
+from support.digits_world import digits_world
 
 
 @dataclass(frozen=True)
@@ -68,55 +57,15 @@ def pytest_terminal_summary(terminalreporter) -> None:
 
 @pytest.fixture(scope="session")
 def world(tmp_path_factory):
-    """A sandbox with the demo project, a digits workflow and a pool only the simulated volunteers know."""
-    folder = tmp_path_factory.mktemp("faults")
-    with SandboxProcess(folder / "sandbox", seed="demo", settings={"export_delay": 0.3}) as sandbox:
-        config = demo_user_config(sandbox.endpoint)
-        with connect(config):
-            add_demo_subjects(12)
-            digits = set_up_digits_learning(folder / "al", sandbox.admin, k=8, m=1, workflow_name="Digits")
-        sandbox.admin.run_volunteers(30, seed=3)
-        yield World(sandbox, config, digits.workflow_id, str(digits.config), folder / "data", folder)
-
-
-@dataclass
-class World:
-    sandbox: SandboxProcess
-    config: PanoptesConfig
-    workflow_id: int
-    al_config: str
-    root: Path
-    folder: Path
-
-    @property
-    def admin(self):
-        return self.sandbox.admin
-
-    def label_until_retired(self, seed_: int) -> None:
-        """Volunteers classify until the batch is retired, then Panoptes' counter jobs catch up."""
-        for _ in range(20):
-            if not self.admin.run_volunteers(10, seed=seed_, workflow_id=self.workflow_id):
-                break
-        self.admin.settle()
-
-    def pool_ids(self) -> collections.Counter:
-        """How many subjects of the project carry each pool id: every value must be 1."""
-        with connect(self.config):
-            project = Project.find(slug=SLUG)
-            return collections.Counter(s.metadata.get("#pool_id") for s in Subject.where(project_id=project.id, page_size=100)
-                                       if s.metadata.get("#pool_id"))
+    """The digits world with the demo project's subjects classified too, for the exports."""
+    with digits_world(tmp_path_factory.mktemp("faults"), demo_subjects=12, classifications=30) as world:
+        yield world
 
 
 @pytest.fixture()
 def env(world, monkeypatch):
-    """The connection, data root and config folder (the AL config's) in the environment, and the
-    sandbox with no fault left set."""
-    monkeypatch.setenv("ZOOFLOW_DATA_ROOT", str(world.root))
-    monkeypatch.setenv("ZOOFLOW_CONFIG_DIR", str(Path(world.al_config).parent))
-    for name, value in connection_env(world.config).items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setattr(panoptes_client.panoptes, "RETRY_BACKOFF_INTERVAL", 1)
-    monkeypatch.setattr(panoptes_client.subject, "RETRY_BACKOFF_INTERVAL", 1)
+    """The world in the DAG runs' environment, and the sandbox with no fault left set."""
+    world.use_in_dag_runs(monkeypatch)
     world.admin.configure(export_stuck=False, fault_rate=0.0, fail_next=[], drop_download_after_bytes=None,
                           drop_download_count=None, latency_ms=0, token_lifetime=7200, download_rate_mb_s=None)
     yield world
@@ -126,17 +75,5 @@ def env(world, monkeypatch):
 
 @pytest.fixture()
 def load(dags_folder, airflow_db):
-    """A fresh DAG from the real dags/ folder with retry delays cut to zero (the retries themselves stay).
-
-    Fresh each time: dag.test() renders templated fields onto the task objects it runs, so a DAG
-    object used twice would carry one run's Params into the next."""
-
-    def get(name: str):
-        bag = DagBag(dag_folder=str(dags_folder / f"{name}.py"))
-        assert bag.import_errors == {}
-        dag = bag.dags[name]
-        for task in dag.tasks:
-            task.retry_delay = timedelta(0)
-        return dag
-
-    return get
+    """``load(name)``: a fresh DAG from the real dags/ folder (support.dag_runs.load_dag)."""
+    return functools.partial(load_dag, dags_folder)
