@@ -24,6 +24,13 @@ def export_run(world, load, dag=None, **conf):
     return (dag or load("zooniverse_exports")).test(run_conf=EXPORTS_CONF | conf)
 
 
+def inject(world, **fault) -> int:
+    """Sets ``fault`` on the sandbox; returns the id its request log had reached, where the test's
+    reading of what the run asked starts (admin calls are not logged)."""
+    world.admin.configure(**fault)
+    return world.admin.last_request_id()
+
+
 def injected(world, since: int) -> list[dict]:
     return [r for r in world.admin.requests(since_id=since) if r["detail"] == "injected fault"]
 
@@ -32,12 +39,14 @@ def retries(run) -> int:
     return sum(max(ti.try_number - 1, 0) for ti in run.get_task_instances())
 
 
-def lost_classifications(world, run) -> str:
-    """'nothing' when the sliced export holds every classification the project has."""
+def record_nothing_lost(table, world, run, tried: str, seen: str) -> None:
+    """Asserts that the sliced export holds every classification the project has, then adds the row."""
     report = task(run, "classifications.slice").xcom_pull(task_ids="classifications.slice")
     expected = world.admin.state()["classifications"]
     kept = report["rows_kept"] + sum(report["rows_filtered"].values())
-    return "nothing" if kept == expected and report["rows_quarantined"] == 0 else f"{expected - kept} classifications"
+    lost = "nothing" if kept == expected and report["rows_quarantined"] == 0 else f"{expected - kept} classifications"
+    assert lost == "nothing"
+    table("fault", tried, seen, lost)
 
 
 def accepted_export_posts(world, since: int) -> list[str]:
@@ -47,8 +56,7 @@ def accepted_export_posts(world, since: int) -> list[str]:
 
 def test_5xx_bursts_in_every_export_phase(env, load, table) -> None:
     world = env
-    since = world.admin.last_request_id()
-    world.admin.configure(fail_next=[
+    since = inject(world, fail_next=[
         {"method": "POST", "path_regex": "^/oauth/token", "status": 502, "count": 1},
         {"method": "POST", "path_regex": "_export$", "status": 503, "count": 1},
         {"method": "GET", "path_regex": "_export$", "status": 503, "count": 2},
@@ -61,25 +69,20 @@ def test_5xx_bursts_in_every_export_phase(env, load, table) -> None:
     assert len(injected(world, since)) == 8
     posts = accepted_export_posts(world, since)
     assert sorted(p.rsplit("/", 1)[1] for p in posts) == ["classifications_export", "subjects_export", "workflows_export"]
-    lost = lost_classifications(world, run)
-    assert lost == "nothing"
-    table("fault", "5xx bursts at login, export request, poll, project lookup and download",
-          f"run succeeded; {retries(run)} task retries, client retries for the rest; one export request per type", lost)
+    record_nothing_lost(table, world, run, "5xx bursts at login, export request, poll, project lookup and download",
+                        f"run succeeded; {retries(run)} task retries, client retries for the rest; one export request per type")
 
 
 def test_dropped_downloads_resume(env, load, table) -> None:
     world = env
-    world.admin.configure(drop_download_after_bytes=600, drop_download_count=3)
-    since = world.admin.last_request_id()
+    since = inject(world, drop_download_after_bytes=600, drop_download_count=3)
     run = export_run(world, load, export_types=["classifications"])
     assert run.state == "success"
     download = task(run, "classifications.download").xcom_pull(task_ids="classifications.download")
     blobs = [r["status"] for r in world.admin.requests(since_id=since) if r["path"].startswith("/blob/")]
     assert blobs == [200, 206, 206, 206] and download["attempts"] == 4
-    lost = lost_classifications(world, run)
-    assert lost == "nothing"
-    table("fault", "download cut after 600 bytes, three times",
-          "download resumed 3 times with Range requests (206), gzip checked, one file", lost)
+    record_nothing_lost(table, world, run, "download cut after 600 bytes, three times",
+                        "download resumed 3 times with Range requests (206), gzip checked, one file")
 
 
 def test_export_stuck_in_creating_fails_clearly_and_keeps_the_last_good_export(env, load, table, capfd) -> None:
@@ -103,8 +106,7 @@ def test_export_stuck_in_creating_fails_clearly_and_keeps_the_last_good_export(e
 
 def test_sandbox_restarted_mid_run(env, load, table) -> None:
     world = env
-    world.admin.configure(export_delay=4.0)
-    since = world.admin.last_request_id()
+    since = inject(world, export_delay=4.0)
     restarted = threading.Event()
 
     def restart_once_the_export_is_requested() -> None:
@@ -129,16 +131,13 @@ def test_sandbox_restarted_mid_run(env, load, table) -> None:
     assert restarted.is_set()
     assert run.state == "success"
     assert len(accepted_export_posts(world, since)) == 1  # the restart did not cost a second request
-    lost = lost_classifications(world, run)
-    assert lost == "nothing"
-    table("fault", "sandbox (the API) restarted while the export was generating",
-          f"run succeeded; {retries(run)} task retries; the one export request was kept, not repeated", lost)
+    record_nothing_lost(table, world, run, "sandbox (the API) restarted while the export was generating",
+                        f"run succeeded; {retries(run)} task retries; the one export request was kept, not repeated")
 
 
 def test_tokens_expiring_during_a_threaded_upload(env, load, table) -> None:
     world = env
-    world.admin.configure(token_lifetime=1, latency_ms=60)
-    since = world.admin.last_request_id()
+    since = inject(world, token_lifetime=1, latency_ms=60)
     run = load("zooniverse_active_learning").test(run_conf=al_conf(world, k=20, m=0))
     assert run.state == "success"
     log = world.admin.requests(since_id=since)
