@@ -393,37 +393,32 @@ def test_every_link_and_image_on_the_reports_works(instance: Instance, browser) 
     assert any(t.endswith((".csv", ".parquet")) and "/slices/" in t for t in checked), "the export report's slices"
 
 
-def run_tab(page):
-    """The run page's Zooniverse tab (not the navigation's entry of the same name), once the UI has drawn it."""
+def run_summary(page, instance: Instance, dag_id: str, run_id: str) -> list[str]:
+    """The summary lines on a run's Zooniverse tab (the run page's, not the navigation's entry of the
+    same name), once the UI has drawn them."""
+    page.goto(f"{instance.url}/dags/{dag_id}/runs/{quote(run_id, safe='')}")
     tab = page.get_by_role("link", name="Zooniverse", exact=True).and_(page.locator('a[href$="/plugin/zooniverse-run"]'))
     tab.wait_for(timeout=60_000)
-    return tab
+    tab.click()
+    page.wait_for_url(re.compile(r"/plugin/zooniverse-run"), timeout=30_000)
+    lines = page.frame_locator("iframe[title=Zooniverse]").locator("ul.summary li")
+    lines.first.wait_for(timeout=30_000)
+    return lines.all_inner_texts()
 
 
 def test_each_dag_run_has_a_zooniverse_tab_with_its_summary(instance: Instance, browser) -> None:
     page = browser
-    demo = {run["dag_id"]: run for run in json.loads((instance.state / "demo-runs.json").read_text())["runs"]}
+    demo = {run["dag_id"]: run["run_id"] for run in json.loads((instance.state / "demo-runs.json").read_text())["runs"]}
     workflow = next((instance.data / "al").glob("workflow-*"))
     state = json.loads((workflow / "state.json").read_text())["rounds"][0]
     accuracy = state["metrics"]["accuracy"]
-    run_id = demo["zooniverse_active_learning"]["run_id"]
-    page.goto(f"{instance.url}/dags/zooniverse_active_learning/runs/{quote(run_id, safe='')}")
-    run_tab(page).click()
-    page.wait_for_url(re.compile(r"/plugin/zooniverse-run"), timeout=30_000)
-    summary = page.frame_locator("iframe[title=Zooniverse]").locator("ul.summary li")
-    summary.first.wait_for(timeout=30_000)
-    assert summary.all_inner_texts() == [
+    summary = run_summary(page, instance, "zooniverse_active_learning", demo["zooniverse_active_learning"])
+    assert summary == [
         f"{workflow.name.replace('-', ' ')} round 1: {len(state['picked'])} items uploaded to subject set "
         f"{state['set_id']} ({state['set_name']}); trained on {state['labelled']} labels, held-out accuracy "
         f"{'n/a' if accuracy is None else format(accuracy, '.2f')}"]
 
-    export_run = demo["zooniverse_exports"]["run_id"]
-    page.goto(f"{instance.url}/dags/zooniverse_exports/runs/{quote(export_run, safe='')}")
-    run_tab(page).click()
-    page.wait_for_url(re.compile(r"/plugin/zooniverse-run"), timeout=30_000)
-    lines = page.frame_locator("iframe[title=Zooniverse]").locator("ul.summary li")
-    lines.first.wait_for(timeout=30_000)
-    texts = lines.all_inner_texts()
+    texts = run_summary(page, instance, "zooniverse_exports", demo["zooniverse_exports"])
     assert [text.split(" export ")[0] for text in texts] == ["classifications", "subjects"], texts
 
 
