@@ -13,8 +13,8 @@ from datetime import datetime, timezone
 import pytest
 import requests
 from contract_support import (
-    make_project, make_set, make_subjects, make_workflow, png_bytes, raw_bytes, stays_creating, unique, wait_ready,
-    write_png,
+    eventually, make_project, make_set, make_subjects, make_workflow, png_bytes, raw_bytes, stays_creating, unique,
+    wait_ready, write_png,
 )
 from panoptes_client import Panoptes, Project, Subject, SubjectSet, SubjectWorkflowStatus, User, Workflow
 from panoptes_client.panoptes import PanoptesAPIException
@@ -252,6 +252,8 @@ def test_restart_loses_nothing(tmp_path) -> None:
                 wait_ready(exportables[resource], kind)
             admin.configure(export_delay=6 * 3600)
             loose.generate_export("classifications")  # still queued when the sandbox restarts
+            # the job starts on the worker's next tick and writes its job id: snapshot after that, not during it
+            eventually(lambda: "job_id" in loose.describe_export("classifications")["media"][0]["metadata"], True)
             before = _everything(sandbox.endpoint, project.id)
         assert (len(before["subjects"]), len(before["subject_sets"]), len(before["members"])) == (4, 2, 5)
         assert len(before["exports"]) == 6 and before["media"]
