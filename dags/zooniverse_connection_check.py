@@ -15,30 +15,20 @@ A wrong slug or wrong credentials fail at once without retries; an unreachable s
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from airflow.sdk import Param, dag
 
 from zooflow.airflow.operators.project import ProjectReportOperator
-from zooflow.airflow.params import DEFAULT_PROJECT, conn_id_param
+from zooflow.airflow.params import DEFAULT_PROJECT, admin_dag, conn_id_param
 
 
 @dag(
     dag_id="zooniverse_connection_check",
-    schedule=None,
-    catchup=False,
-    tags=["zooniverse", "admin"],
     doc_md=__doc__,
-    default_args={"owner": "zooflow", "retries": 2, "retry_delay": timedelta(seconds=20)},
-    params={
-        "project": Param(
-            DEFAULT_PROJECT,
-            type="string",
-            title="Project",
-            description="Slug (owner/name, as in the project's URL) or numeric id.",
-        ),
-        "conn_id": conn_id_param(),
-    },
+    **admin_dag(
+        project=Param(DEFAULT_PROJECT, type="string", title="Project",
+                      description="Slug (owner/name, as in the project's URL) or numeric id."),
+        conn_id=conn_id_param(),
+    ),
 )
 def zooniverse_connection_check():
     ProjectReportOperator(

@@ -23,7 +23,7 @@ from datetime import timedelta
 from airflow.sdk import Param, dag
 
 from zooflow.airflow.operators.setup import ProjectSetupOperator
-from zooflow.airflow.params import conn_id_param, dry_run_param
+from zooflow.airflow.params import admin_dag, conn_id_param, dry_run_param
 
 FIELDS = ("display_name", "description", "language", "private", "workflow_name", "question", "answers",
           "retirement_count", "manifest", "subject_set", "allow_missing")
@@ -31,27 +31,23 @@ FIELDS = ("display_name", "description", "language", "private", "workflow_name",
 
 @dag(
     dag_id="zooniverse_project_setup",
-    schedule=None,
-    catchup=False,
-    tags=["zooniverse", "admin"],
     doc_md=__doc__,
-    render_template_as_native_obj=True,
-    default_args={"owner": "zooflow", "retries": 2, "retry_delay": timedelta(seconds=30)},
-    params={
-        "display_name": Param("", type="string", minLength=1, title="Project name"),
-        "description": Param("", type="string", minLength=1, title="Description"),
-        "language": Param("en", type="string", title="Language"),
-        "private": Param(True, type="boolean", title="Private project"),
-        "workflow_name": Param("Classification", type="string", minLength=1, title="Workflow name"),
-        "question": Param("", type="string", minLength=1, title="Question"),
-        "answers": Param([], type="array", items={"type": "string"}, minItems=2, title="Answers"),
-        "retirement_count": Param(15, type="integer", minimum=1, maximum=1000, title="Retire a subject after (classifications)"),
-        "manifest": Param("", type="string", minLength=1, title="Manifest (CSV path on the workers)"),
-        "subject_set": Param("first batch", type="string", minLength=1, title="First subject set's name"),
-        "allow_missing": Param(False, type="boolean", title="Allow missing files (upload the rest)"),
-        "dry_run": dry_run_param("create the project, workflow and subject set, and upload"),
-        "conn_id": conn_id_param(),
-    },
+    **admin_dag(
+        retry_delay=timedelta(seconds=30),
+        display_name=Param("", type="string", minLength=1, title="Project name"),
+        description=Param("", type="string", minLength=1, title="Description"),
+        language=Param("en", type="string", title="Language"),
+        private=Param(True, type="boolean", title="Private project"),
+        workflow_name=Param("Classification", type="string", minLength=1, title="Workflow name"),
+        question=Param("", type="string", minLength=1, title="Question"),
+        answers=Param([], type="array", items={"type": "string"}, minItems=2, title="Answers"),
+        retirement_count=Param(15, type="integer", minimum=1, maximum=1000, title="Retire a subject after (classifications)"),
+        manifest=Param("", type="string", minLength=1, title="Manifest (CSV path on the workers)"),
+        subject_set=Param("first batch", type="string", minLength=1, title="First subject set's name"),
+        allow_missing=Param(False, type="boolean", title="Allow missing files (upload the rest)"),
+        dry_run=dry_run_param("create the project, workflow and subject set, and upload"),
+        conn_id=conn_id_param(),
+    ),
 )
 def zooniverse_project_setup():
     ProjectSetupOperator(

@@ -38,6 +38,19 @@ def add_connection_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_changing_command(commands: argparse._SubParsersAction, name: str, *, help: str, description: str,
+                         applies: str, func) -> argparse.ArgumentParser:
+    """A command that changes Panoptes: a dry run that says what would change unless ``--apply`` (what
+    ``applies`` does), ``--json`` for the report, and the connection arguments; the caller adds its own."""
+    parser = commands.add_parser(name, help=f"{help} (dry run unless --apply)",
+                                 description=f"{description} Dry run unless --apply.")
+    parser.add_argument("--apply", action="store_true", help=f"{applies} (default: only say what would change)")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_connection_args(parser)
+    parser.set_defaults(func=func)
+    return parser
+
+
 def config_from_args(args: argparse.Namespace) -> PanoptesConfig:
     config, source = settings_from_args(args)
     if source.announce:

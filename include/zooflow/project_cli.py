@@ -9,7 +9,7 @@ import argparse
 import json
 from pathlib import Path
 
-from zooflow.connection_args import add_connection_args, config_from_args
+from zooflow.connection_args import add_changing_command, config_from_args
 from zooflow.panoptes import connect
 from zooflow.paths import DataRoot, safe_name
 from zooflow.project_setup import ProjectSpec, plan_setup, setup_project
@@ -18,10 +18,10 @@ from zooflow.project_setup import ProjectSpec, plan_setup, setup_project
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("project", help="set up a project")
     commands = parser.add_subparsers(dest="project_command", metavar="STEP", required=True)
-    init = commands.add_parser(
-        "init", help="create a project, its workflow and its first subject set (dry run unless --apply)",
+    init = add_changing_command(
+        commands, "init", help="create a project, its workflow and its first subject set", func=run_init,
         description="Create (or find) a project, a workflow whose first task is a single-answer question, and a "
-        "first subject set uploaded from a panoptes-cli style manifest. Dry run unless --apply.",
+        "first subject set uploaded from a panoptes-cli style manifest.", applies="create and upload",
     )
     init.add_argument("--name", required=True, help="the project's display name")
     init.add_argument("--description", required=True)
@@ -34,10 +34,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     init.add_argument("--manifest", type=Path, required=True, help="CSV: file or URL columns, metadata columns (#, ! hidden)")
     init.add_argument("--subject-set", required=True, help="the first subject set's name")
     init.add_argument("--allow-missing", action="store_true", help="upload the rows whose files exist, skip the others")
-    init.add_argument("--apply", action="store_true", help="create and upload (default: only say what would happen)")
-    init.add_argument("--json", action="store_true", help="print the report as JSON")
-    add_connection_args(init)
-    init.set_defaults(func=run_init)
 
 
 def spec_from_args(args: argparse.Namespace) -> ProjectSpec:

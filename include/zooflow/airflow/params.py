@@ -46,25 +46,30 @@ def dry_run_param(what_it_does: str) -> Param:
     return Param(True, type="boolean", title="Dry run", description=f"On: only report. Off: {what_it_does}.")
 
 
-def subject_set_admin_dag(*, which_set: str, dry_run_does: str, **fields: Param) -> dict[str, Any]:
-    """The ``@dag`` settings of a DAG that changes the subjects of one set, besides its id and docs:
-    triggered by hand from its form (the set's id first, the DAG's own ``fields``, then dry run, on,
-    and the connection), tagged admin, two retries 20 s apart, and templates rendered to native values
-    so the form's integers and booleans reach the operator (``from_form``) as such."""
+def admin_dag(*, retry_delay: timedelta = timedelta(seconds=20), **params: Param) -> dict[str, Any]:
+    """The ``@dag`` settings every admin DAG shares, besides its id and docs: triggered by hand from
+    its form (``params``), tagged admin, two retries, and templates rendered to native values so the
+    form's integers, booleans and lists reach the operator as such."""
     return {
         "schedule": None,
         "catchup": False,
         "tags": ["zooniverse", "admin"],
         "render_template_as_native_obj": True,
-        "default_args": {"owner": "zooflow", "retries": 2, "retry_delay": timedelta(seconds=20)},
-        "params": {
-            "subject_set_id": Param(None, type=["null", "integer"], title="Subject set id",
-                                    description=f"The numeric id of the subject set {which_set}."),
-            **fields,
-            "dry_run": dry_run_param(dry_run_does),
-            "conn_id": conn_id_param(),
-        },
+        "default_args": {"owner": "zooflow", "retries": 2, "retry_delay": retry_delay},
+        "params": params,
     }
+
+
+def subject_set_admin_dag(*, which_set: str, dry_run_does: str, **fields: Param) -> dict[str, Any]:
+    """``admin_dag`` for a DAG that changes the subjects of one set: the set's id first, the DAG's
+    own ``fields``, then dry run, on, and the connection (``from_form`` passes them on)."""
+    return admin_dag(
+        subject_set_id=Param(None, type=["null", "integer"], title="Subject set id",
+                             description=f"The numeric id of the subject set {which_set}."),
+        **fields,
+        dry_run=dry_run_param(dry_run_does),
+        conn_id=conn_id_param(),
+    )
 
 
 def from_form(params: dict[str, Param]) -> dict[str, str]:

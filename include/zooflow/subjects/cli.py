@@ -9,7 +9,7 @@ import argparse
 import json
 from typing import Any
 
-from zooflow.connection_args import add_connection_args, config_from_args
+from zooflow.connection_args import add_changing_command, config_from_args
 from zooflow.panoptes import connect
 from zooflow.subjects.dedupe import KEEP_CHOICES
 from zooflow.subjects.metadata import MODES
@@ -19,23 +19,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("subjects", help="remove duplicate subjects, update subject metadata")
     commands = parser.add_subparsers(dest="subjects_command", metavar="COMMAND", required=True)
 
-    dedupe = commands.add_parser(
-        "dedupe", help="unlink duplicate subjects from a subject set (dry run unless --apply)",
+    dedupe = add_changing_command(
+        commands, "dedupe", help="unlink duplicate subjects from a subject set", func=run_dedupe,
         description="Keep one subject per value of a metadata field and unlink the others from the set "
-        "(they are not deleted). Subjects without the field are never removed. Dry run unless --apply.",
+        "(they are not deleted). Subjects without the field are never removed.", applies="unlink the duplicates",
     )
     dedupe.add_argument("--subject-set", dest="subject_set_id", required=True, help="subject set id")
     dedupe.add_argument("--field", required=True, help="metadata key whose value identifies a duplicate")
     dedupe.add_argument("--keep", choices=KEEP_CHOICES, default="oldest", help="which subject of a group to keep (default oldest)")
-    dedupe.add_argument("--apply", action="store_true", help="unlink the duplicates (default: only show them)")
-    dedupe.add_argument("--json", action="store_true", help="print the report as JSON")
-    add_connection_args(dedupe)
-    dedupe.set_defaults(func=run_dedupe)
 
-    update = commands.add_parser(
-        "update-metadata", help="update subjects' metadata from a CSV (dry run unless --apply)",
+    update = add_changing_command(
+        commands, "update-metadata", help="update subjects' metadata from a CSV", func=run_update_metadata,
         description="Match CSV rows to the set's subjects by COLUMN=KEY and merge the other columns into their "
-        "metadata (or replace it with --mode replace). Dry run unless --apply.",
+        "metadata (or replace it with --mode replace).", applies="save the changes",
     )
     update.add_argument("--subject-set", dest="subject_set_id", required=True, help="subject set id")
     update.add_argument("--csv", dest="csv_path", required=True, help="UTF-8 CSV with a header row")
@@ -43,10 +39,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="CSV column and the metadata key it matches, e.g. filename=filename")
     update.add_argument("--mode", choices=MODES, default="merge",
                         help="merge: add/change the CSV's keys, keep the rest (default); replace: the row becomes the metadata")
-    update.add_argument("--apply", action="store_true", help="save the changes (default: only show them)")
-    update.add_argument("--json", action="store_true", help="print the report as JSON")
-    add_connection_args(update)
-    update.set_defaults(func=run_update_metadata)
 
 
 def _print(report: dict[str, Any], lines: list[str], as_json: bool) -> None:
