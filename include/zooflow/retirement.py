@@ -14,6 +14,11 @@ has labelled. The gate therefore only trusts what it has seen include the batch 
 
 Either way a subject retired by its classification count must have the votes the workflow's rule
 asks for, so a round never starts on a batch with fewer classifications than retirement needs.
+
+With ``refill_below`` the gate opens before the batch is done: once fewer than that many of its
+subjects are unretired, so the next batch is linked before volunteers run out. The workflow's
+counters then also count what earlier refilled batches left unretired, so they only say whether the
+batch is counted yet; the batch's own statuses decide.
 """
 
 from __future__ import annotations
@@ -44,8 +49,12 @@ class BatchStatus:
     classifications: int
 
     @property
-    def done(self) -> bool:
-        return self.subjects > 0 and self.retired == self.subjects and not self.short_of_votes
+    def unretired(self) -> int:
+        return self.subjects - self.retired
+
+    def done(self, refill_below: int = 0) -> bool:
+        """All retired, or (with ``refill_below``) fewer than that many unretired; none short of votes."""
+        return self.subjects > 0 and self.unretired < max(refill_below, 1) and not self.short_of_votes
 
 
 def _subject_ids(subject_set_ids: Sequence[int]) -> list[int]:
@@ -83,7 +92,7 @@ def batch_status(workflow_id: int, subject_ids: Sequence[int], needed_votes: int
 
 
 def _precise(workflow_id: int, subject_set_ids: Sequence[int], batch_subjects: int | None,
-             needed_votes: int | None, mode: str, prefix: str = "") -> Check:
+             needed_votes: int | None, mode: str, prefix: str = "", refill_below: int = 0) -> Check:
     subject_ids = _subject_ids(subject_set_ids)
     sets = ", ".join(map(str, subject_set_ids))
     if batch_subjects and len(subject_ids) < batch_subjects:
@@ -95,19 +104,23 @@ def _precise(workflow_id: int, subject_set_ids: Sequence[int], batch_subjects: i
         words.append(f"{status.no_status} without a status row yet")
     if status.short_of_votes:
         words.append(f"{status.short_of_votes} retired with fewer than the rule's {needed_votes} classifications")
-    return Check(status.done, "; ".join(words),
+    if refill_below and status.unretired:
+        words.append(f"refill once fewer than {refill_below} are unretired")
+    return Check(status.done(refill_below), "; ".join(words),
                  {"subjects": status.subjects, "retired": status.retired, "classifications": status.classifications,
-                  "mode": mode})
+                  "mode": mode, "refill_below": refill_below})
 
 
 def batch_retired_check(workflow_id: int, subject_set_ids: Sequence[int] = (), mode: str = "counts",
-                        batch_subjects: int | None = None, expected_subjects: int | None = None) -> Check:
+                        batch_subjects: int | None = None, expected_subjects: int | None = None,
+                        refill_below: int = 0) -> Check:
     """The batch-labelled sensor's check.
 
     :param subject_set_ids: the set(s) of the current batch.
     :param batch_subjects: how many subjects zooflow linked in that batch.
     :param expected_subjects: the workflow's ``subjects_count`` once Panoptes has counted the batch
         (what it counted before the upload, plus the batch); "counts" waits for at least this.
+    :param refill_below: open once fewer than this many of the batch's subjects are unretired (0: all retired).
     """
     if mode not in MODES:
         raise ConfigurationError(f"retirement check mode must be one of {', '.join(MODES)}, not {mode!r}")
@@ -115,8 +128,10 @@ def batch_retired_check(workflow_id: int, subject_set_ids: Sequence[int] = (), m
         raise ConfigurationError("the retirement check needs the subject set(s) of the current batch")
     workflow = Workflow.find(workflow_id).raw
     needed_votes = retirement_count(workflow)
+    if refill_below < 0:
+        raise ConfigurationError(f"refill_below counts subjects and cannot be negative, not {refill_below}")
     if mode == "precise":
-        return _precise(workflow_id, subject_set_ids, batch_subjects, needed_votes, mode)
+        return _precise(workflow_id, subject_set_ids, batch_subjects, needed_votes, mode, refill_below=refill_below)
     total = workflow.get("subjects_count") or 0
     retired = workflow.get("retired_set_member_subjects_count") or 0
     detail = {"subjects": total, "retired": retired, "mode": mode}
@@ -124,10 +139,10 @@ def batch_retired_check(workflow_id: int, subject_set_ids: Sequence[int] = (), m
     if total < expected:
         return Check(False, f"workflow {workflow_id}: waiting for Panoptes' counters to include the batch "
                             f"(subjects_count {total}, {expected} once the batch is counted; {retired} retired)", detail)
-    if retired < total:
+    if retired < total and not refill_below:
         return Check(False, f"workflow {workflow_id}: {retired} of {total} subjects retired (counters)", detail)
     return _precise(workflow_id, subject_set_ids, batch_subjects, needed_votes, mode,
-                    prefix=f"counters say {retired} of {total} retired; ")
+                    prefix=f"counters say {retired} of {total} retired; ", refill_below=refill_below)
 
 
 def still_unretired_message(workflow_id: int, state: str, waited_seconds: float) -> str:
