@@ -30,6 +30,7 @@ DEFAULT_STRATEGY = "margin"
 RANDOM = "random"  # the baseline: no model in the choice
 COLD_START = "cold_start"
 HIGH_PROBABILITY = "high_probability"
+EXPLORE = "explore"  # random items added so the model keeps seeing what it is sure about (KaDE's "spice")
 
 
 @dataclass(frozen=True)
@@ -116,9 +117,12 @@ def select_batch(
     strategy: str = DEFAULT_STRATEGY,
     seed: int = 0,
     estimator: Any = None,
+    explore_fraction: float = 0.0,
 ) -> Batch:
     """The next batch: the ``k`` most informative unlabelled items by ``strategy``, then up to ``m``
-    items per predicted class whose top probability is above ``threshold`` (chosen at random).
+    items per predicted class whose top probability is above ``threshold`` (chosen at random), then
+    ``round(explore_fraction * (k + m))`` items chosen at random among the rest ("explore"), so the
+    model keeps meeting items its own choices would never show it.
 
     ``labelled`` (pool id -> class) is all the learner is taught: volunteer consensus merged with
     the pool's known labels by the caller. Items in ``labelled`` or ``exclude`` (already uploaded)
@@ -130,6 +134,8 @@ def select_batch(
         raise ConfigurationError(f"unknown strategy {strategy!r}; use one of {', '.join(STRATEGIES + (RANDOM,))}")
     if k < 0 or m < 0:
         raise ConfigurationError(f"k and m count items and cannot be negative (k={k}, m={m})")
+    if not 0 <= explore_fraction <= 1:
+        raise ConfigurationError(f"explore_fraction is a share of k + m, between 0 and 1, not {explore_fraction}")
     labels = {str(pool_id): str(label) for pool_id, label in labelled.items()}
     blocked = set(labels) | {str(pool_id) for pool_id in exclude}
     candidates = np.array([row for row, pool_id in enumerate(pool.ids) if pool_id not in blocked], dtype=np.int64)
@@ -163,14 +169,18 @@ def select_batch(
         keys = np.asarray(utility) if strategy == "margin" else -np.asarray(utility)
         taken = [int(found[i]) for i in np.lexsort((candidates[found], keys))]
     picks = [pick(i, strategy) for i in taken]
+    free = np.ones(len(candidates), dtype=bool)
+    free[taken] = False
     if m:
-        free = np.ones(len(candidates), dtype=bool)
-        free[taken] = False
         for class_index in range(proba.shape[1]):
             qualifying = np.flatnonzero(free & (proba.argmax(axis=1) == class_index) & (top > threshold))
             if len(qualifying):
                 chosen = rng.choice(qualifying, size=min(m, len(qualifying)), replace=False)
                 picks.extend(pick(int(i), HIGH_PROBABILITY) for i in chosen)
+                free[chosen] = False
+    if (explore := int(round(explore_fraction * (k + m)))) and free.any():
+        chosen = rng.choice(np.flatnonzero(free), size=min(explore, int(free.sum())), replace=False)
+        picks.extend(pick(int(i), EXPLORE) for i in chosen)
     batch.picks = picks
     return batch
 
