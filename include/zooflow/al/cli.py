@@ -101,7 +101,7 @@ def run_round(args: argparse.Namespace) -> int:
     from panoptes_client import Workflow
 
     from zooflow.al.round import RoundConfig
-    from zooflow.al.steps import plan_round, select_step, upload_step
+    from zooflow.al.steps import plan_round, pull_step, select_step, upload_step
     from zooflow.config_dir import AL_CONFIG, resolve_config
     from zooflow.errors import ConfigurationError
     from zooflow.panoptes import connect
@@ -120,18 +120,22 @@ def run_round(args: argparse.Namespace) -> int:
         deadline = time.monotonic() + args.wait * 60
         while plan["current_batch_sets"] and not args.dry_run and not (check := batch_retired_check(
                 config.workflow_id, plan["current_batch_sets"], config.retirement_mode, plan["batch_subjects"],
-                plan["expected_subjects"] or None)).done:
+                plan["expected_subjects"] or None, plan["refill_below"])).done:
             if time.monotonic() >= deadline:
                 raise ConfigurationError(f"the current batch is not fully labelled yet ({check.state}); "
                                          "run again later, or pass --wait MINUTES")
             time.sleep(30)
+        workflow = Workflow.find(config.workflow_id)
+        pulled = pull_step(store, args.project, config, project_id=int(project.id), workflow=workflow)
+        if not args.json:
+            print("\n".join(pulled.summary_lines()))
         selection, written = select_step(store, args.project, config, run_id=run_id, set_name=args.set_name,
                                          dry_run=args.dry_run)
-        result = {"selection": selection.to_dict()}
+        result = {"pull": pulled.to_dict(), "selection": selection.to_dict()}
         if not args.dry_run:
             with terminal_progress(f"round {selection.round} upload", unit="subjects") as progress:
                 report, written["report"] = upload_step(store, args.project, config, selection, project_record=project,
-                                                        workflow=Workflow.find(config.workflow_id), progress=progress)
+                                                        workflow=workflow, progress=progress)
             result["upload"] = report.to_dict()
     result["report"] = written["report"]
     if args.json:

@@ -234,3 +234,47 @@ def _pool_ids(cell: Any, key: str, report: ConsensusReport) -> list[str]:
         elif pool_id not in found:
             found.append(pool_id)
     return found
+
+
+def store_rows(rows: Iterable[Mapping[str, Any]], subject_pool: Mapping[str, str], tasks: Mapping[str, Any],
+               key: str = POOL_KEY) -> Iterator[dict[str, Any]]:
+    """Rows of the classification store (``zooflow.classifications``) as ``consensus_labels`` reads
+    export rows.
+
+    The API gives what the volunteer clicked: answer indexes, and subject ids with no metadata. The
+    export turns indexes into labels through the workflow's tasks, and shows each subject's metadata;
+    here the labels come from ``tasks`` (the workflow's, as the round pulled them) and the pool id of
+    each subject from ``subject_pool`` (subject id -> pool id, the subjects the rounds uploaded). A
+    subject zooflow did not upload gets no pool id and is counted as such.
+    """
+    for row in rows:
+        try:
+            annotations = json.loads(row["annotations"]) if isinstance(row.get("annotations"), str) else row.get("annotations")
+        except json.JSONDecodeError:
+            annotations = row.get("annotations")  # consensus_labels reports it as malformed
+        else:
+            annotations = json.dumps([_labelled(a, tasks) for a in annotations] if isinstance(annotations, list) else annotations)
+        subjects = {str(s): ({key: subject_pool[str(s)]} if str(s) in subject_pool else {}) for s in _ids(row.get("subject_ids"))}
+        yield {"classification_id": row.get("classification_id"), "annotations": annotations,
+               "subject_data": json.dumps(subjects)}
+
+
+def _labelled(annotation: Any, tasks: Mapping[str, Any]) -> Any:
+    """A question annotation's answer index as the answer's label (what the export shows)."""
+    if not isinstance(annotation, dict):
+        return annotation
+    task = tasks.get(annotation.get("task"))
+    value = annotation.get("value")
+    answers = task.get("answers") if isinstance(task, dict) else None
+    if isinstance(answers, list) and isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(answers):
+        return annotation | {"value": str(answers[value].get("label", value))}
+    return annotation
+
+
+def _ids(cell: Any) -> list[str]:
+    """Subject ids as the store keeps them: a list, or the export's ``;``-separated text."""
+    if cell is None:
+        return []
+    if isinstance(cell, str):
+        return [part.strip() for part in cell.split(";") if part.strip()]
+    return [str(item) for item in cell]

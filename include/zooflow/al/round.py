@@ -15,7 +15,7 @@ import io
 import json
 import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,7 +23,7 @@ from typing import Any
 
 import joblib
 
-from zooflow.al.labels import consensus_from_export
+from zooflow.al.labels import consensus_from_export, consensus_labels
 from zooflow.al.learner import DEFAULT_STRATEGY, STRATEGIES, make_estimator, metrics, select_batch
 from zooflow.al.pool import load_pool
 from zooflow.al.render import load_renderer
@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 KEY = "#pool_id"  # hidden from volunteers; carries each item's id through the whole round trip
 HIDDEN = ("#pool_id", "#al_round", "#query_reason", "#model_probability")
+LABEL_SOURCES = ("store", "export")
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,11 @@ class RoundConfig:
     estimator: str | None = None
     set_name_template: str = "al-round-{round:03d}-{date}"
     retirement_mode: str = "counts"
+    labels_from: str = "store"  # "store": classifications pulled as they arrive; "export": the latest export
+    refill_below: int = 0  # start the next round once fewer of the batch's subjects are unretired
+    explore_fraction: float = 0.0  # random items added per batch, as a share of k + m
+    approve_before_upload: bool = False  # a researcher approves each batch in Airflow before upload
+    cadence: str | None = None  # the AL DAG's own schedule (cron or preset), besides export events
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -71,6 +77,12 @@ class RoundConfig:
             raise ConfigurationError("threshold must lie in [0, 1] and agreement in (0, 1]")
         if self.min_votes < 1:
             raise ConfigurationError("min_votes must be at least 1")
+        if self.labels_from not in LABEL_SOURCES:
+            raise ConfigurationError(f"labels_from must be one of {', '.join(LABEL_SOURCES)}, not {self.labels_from!r}")
+        if self.refill_below < 0 or not 0 <= self.explore_fraction <= 1:
+            raise ConfigurationError("refill_below counts subjects (0 or more) and explore_fraction is a share in [0, 1]")
+        if not isinstance(self.approve_before_upload, bool):
+            raise ConfigurationError(f"approve_before_upload is true or false, not {self.approve_before_upload!r}")
 
     @classmethod
     def load(cls, path: str | Path | None, overrides: dict[str, Any] | None = None) -> RoundConfig:
@@ -131,9 +143,13 @@ def _manifest_rows(picks: list[dict[str, Any]], images: dict[str, list[Path]], n
     return header, rows
 
 
-def select_round(config: RoundConfig, state: RoundState, exports: list[Path], *, set_name: str | None = None,
+def select_round(config: RoundConfig, state: RoundState, exports: list[Path], *,
+                 classifications: Iterable[Mapping[str, Any]] | None = None, set_name: str | None = None,
                  dry_run: bool = False, dry_run_dir: Path | None = None, run_id: str | None = None) -> Selection:
     """Choose and draw the next batch; resume a round already chosen but not uploaded.
+
+    Volunteer labels come from ``classifications`` (rows as an export has them: the store's, through
+    ``zooflow.al.labels.store_rows``) when given, else from the classification ``exports``.
 
     ``set_name`` (the trigger form's) replaces the config's name template; it is fixed here, with
     the choice, so a resumed upload fills the same set. ``run_id`` (the Airflow run's) is recorded
@@ -154,14 +170,18 @@ def select_round(config: RoundConfig, state: RoundState, exports: list[Path], *,
     if folder is None:
         raise ValueError("a dry run needs its own folder")
     pool = load_pool(config.pool, id_column=config.id_column, label_column=config.label_column)
-    consensus = consensus_from_export(exports, task=config.task, answer_map=config.answer_map,
-                                      min_votes=config.min_votes, agreement=config.agreement, key=KEY) if exports else None
+    options = {"task": config.task, "answer_map": config.answer_map, "min_votes": config.min_votes,
+               "agreement": config.agreement, "key": KEY}
+    if classifications is not None:
+        consensus = consensus_labels(classifications, **options)
+    else:
+        consensus = consensus_from_export(exports, **options) if exports else None
     volunteer = {k: v for k, v in (consensus.labels if consensus else {}).items() if k in pool}
     labelled = {**pool.known, **volunteer}
     estimator = make_estimator(config.estimator, seed=config.seed)
     batch = select_batch(pool, labelled, exclude=state.uploaded_pool_ids(), k=config.k, m=config.m,
                          threshold=config.threshold, strategy=config.strategy, seed=config.seed + number,
-                         estimator=estimator)
+                         estimator=estimator, explore_fraction=config.explore_fraction)
     if not batch.picks:
         raise ConfigurationError("the pool has no unlabelled item left to choose: the loop is finished")
     scores = metrics(pool, labelled, seed=config.seed, estimator=make_estimator(config.estimator, seed=config.seed))
@@ -177,7 +197,7 @@ def select_round(config: RoundConfig, state: RoundState, exports: list[Path], *,
     selection = Selection(
         round=number, set_name=set_name or config.set_name_template.format(round=number, date=now.strftime("%Y-%m-%d")),
         folder=str(folder), manifest=str(manifest), picks=picks, labelled=len(labelled),
-        consensus=consensus.summary_lines() if consensus else ["no classification export yet: no volunteer labels"],
+        consensus=consensus.summary_lines() if consensus else ["no classifications yet: no volunteer labels"],
         dry_run=dry_run,
         metrics=scores | {"labelled_by_volunteers": len(volunteer), "labelled_in_pool": len(pool.known)},
         reasons=dict(Counter(p["reason"] for p in picks)),
@@ -244,7 +264,7 @@ def draw_learning_curve(state: RoundState) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rounds = [r for r in state.rounds if r.get("metrics")]
+    rounds = [r for r in state.rounds if r.get("metrics") and not r.get("rejected_at")]
     labelled = [r["labelled"] for r in rounds]
     figure, axes = plt.subplots(figsize=(6, 4), dpi=100)
     for key, label in (("accuracy", "accuracy"), ("f1", "macro F1")):

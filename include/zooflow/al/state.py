@@ -40,8 +40,8 @@ class RoundState:
         return [r for r in self.rounds if r.get("uploaded_at")]
 
     def pending(self) -> dict[str, Any] | None:
-        """A round chosen but not (fully) uploaded: the next run finishes it instead of choosing again."""
-        return next((r for r in self.rounds if not r.get("uploaded_at")), None)
+        """A round chosen but not (fully) uploaded nor rejected: the next run finishes it instead of choosing again."""
+        return next((r for r in self.rounds if not r.get("uploaded_at") and not r.get("rejected_at")), None)
 
     def uploaded(self, number: int) -> bool:
         """Whether round ``number`` is closed: a rerun of its upload must leave its record as it is."""
@@ -61,7 +61,14 @@ class RoundState:
         return self.folder / f"round-{number:03d}"
 
     def uploaded_pool_ids(self) -> set[str]:
-        return {pool_id for r in self.rounds for pool_id in r.get("picked", [])}
+        """Items chosen by a round that was not rejected: never chosen again."""
+        return {pool_id for r in self.rounds if not r.get("rejected_at") for pool_id in r.get("picked", [])}
+
+    def subject_pool(self) -> dict[str, str]:
+        """Subject id -> pool id for every subject the rounds uploaded: how classifications read from
+        the API, which carry subject ids but not the subjects' hidden metadata, reach the pool."""
+        return {str(subject_id): str(pool_id) for r in self.completed() if isinstance(r.get("subject_ids"), dict)
+                for pool_id, subject_id in r["subject_ids"].items()}
 
     def current_batch(self) -> dict[str, Any]:
         """The batch volunteers are labelling now, as the retirement gate needs it: its set(s), how many
@@ -103,6 +110,18 @@ class RoundState:
         if run_id not in record.setdefault("run_ids", []):
             record["run_ids"].append(run_id)
             self._save(data)
+
+    def reject(self, number: int, *, by: str | None = None) -> dict[str, Any]:
+        """A researcher rejected round ``number`` before upload: it stays on record (its folder too) but
+        its items are free for the next round, which gets the next number."""
+        data = self._load()
+        record = next(r for r in data["rounds"] if r["round"] == number)
+        if record.get("uploaded_at"):
+            raise ValueError(f"round {number} is uploaded already and cannot be rejected")
+        record.setdefault("rejected_at", datetime.now(timezone.utc).isoformat())
+        record.setdefault("rejected_by", by)
+        self._save(data)
+        return record
 
     def record_upload(self, number: int, **fields: Any) -> dict[str, Any]:
         data = self._load()

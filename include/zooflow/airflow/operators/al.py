@@ -1,4 +1,4 @@
-"""Operators for the active-learning round: plan, select, upload.
+"""Operators for the active-learning round: plan, pull the classifications, select, upload.
 
 Thin shells over ``zooflow.al.steps``, the sequence ``zooflow al round`` runs too: they read the
 project's AL config (a file the form names in the config folder, else ``$ZOOFLOW_AL_CONFIG``:
@@ -23,7 +23,7 @@ from zooflow.airflow.params import as_bool, form_file
 from zooflow.airflow.storage import data_store
 from zooflow.al.round import RoundConfig, Selection
 from zooflow.al.settings import run_overrides
-from zooflow.al.steps import plan_round, select_step, upload_step
+from zooflow.al.steps import plan_round, pull_step, select_step, upload_step
 from zooflow.config_dir import AL_CONFIG
 from zooflow.progress import ProgressLog, timed
 from zooflow.projects import find_project, project_workflow
@@ -52,8 +52,8 @@ class PlanRoundOperator(_RoundOperator):
     again with no batch to wait for: the first try waited already, and in "counts" mode the workflow's
     counters now include the round's own new batch, so waiting again would not end.
 
-    Pushes ``workflow_id``, ``current_batch_sets``, ``batch_subjects``, ``expected_subjects`` and
-    ``retirement_mode`` as XCom keys for the sensor.
+    Pushes ``workflow_id``, ``current_batch_sets``, ``batch_subjects``, ``expected_subjects``,
+    ``retirement_mode`` and ``refill_below`` as XCom keys for the sensor.
     """
 
     def execute(self, context: Any) -> dict[str, Any]:
@@ -63,7 +63,8 @@ class PlanRoundOperator(_RoundOperator):
                 project_workflow(find_project(self.project), config.workflow_id,
                                  setting=f"workflow_id in the active-learning config {self.config or '$ZOOFLOW_AL_CONFIG'}")
             plan = plan_round(data_store(), self.project, config, context["run_id"])
-        for key in ("workflow_id", "current_batch_sets", "batch_subjects", "expected_subjects", "retirement_mode"):
+        for key in ("workflow_id", "current_batch_sets", "batch_subjects", "expected_subjects", "retirement_mode",
+                    "refill_below"):
             context["ti"].xcom_push(key=key, value=plan[key])
         self.log.info("Round %d%s%s; batch to wait for: %s", plan["round"], " (chosen by this run already)" if plan["rerun"] else "",
                       " (resuming)" if plan["resuming"] else "",
@@ -71,8 +72,25 @@ class PlanRoundOperator(_RoundOperator):
         return plan
 
 
+class PullClassificationsOperator(_RoundOperator):
+    """Bring the workflow's classifications made since the last pull into the data root's store, once
+    the batch is retired and before the round selects, so the batch's labels are all used at once (the
+    daily export stays the archive). Returns the pull's report: fetched, total, last_id."""
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        with fail_fast_on_bad_config():
+            config = self.round_config()
+            with self.hook.get_conn():
+                report = pull_step(data_store(), self.project, config, project_id=int(find_project(self.project).id),
+                                   workflow=Workflow.find(config.workflow_id))
+        for line in report.summary_lines():
+            self.log.info("%s", line)
+        return report.to_dict()
+
+
 class SelectRoundOperator(_RoundOperator):
-    """Consensus labels from the latest classification export, retrain, choose, draw, write the manifest.
+    """Consensus labels from the classification store (or the latest export, with ``labels_from:
+    export``), retrain, choose, draw, write the manifest.
 
     A dry run ends here, so it writes its round report here too (the upload step writes a real round's).
     """
