@@ -44,12 +44,15 @@ from pathlib import Path
 
 from airflow.sdk import Param, dag
 
-from zooflow.airflow.assets import export_asset
-from zooflow.airflow.operators.al import PlanRoundOperator, SelectRoundOperator, UploadRoundOperator
+from zooflow.airflow.assets import export_asset, on_assets_or_cadence
+from zooflow.airflow.operators.al import (
+    PlanRoundOperator, PullClassificationsOperator, SelectRoundOperator, UploadRoundOperator,
+)
+from zooflow.airflow.operators.approval import BatchApprovalOperator
 from zooflow.airflow.params import DEFAULT_PROJECT, common_params, config_file_param, optional_choice, wait_settings
 from zooflow.airflow.sensors.retirement import BatchRetiredSensor
 from zooflow.al.learner import STRATEGIES
-from zooflow.al.settings import RUN_SETTING_NAMES
+from zooflow.al.settings import RUN_SETTING_NAMES, config_cadence
 from zooflow.config_dir import AL_CONFIG
 from zooflow.retirement import MODES
 
@@ -64,8 +67,10 @@ COMMON = {
 
 @dag(
     dag_id="zooniverse_active_learning",
-    # A new classification export of the configured project starts a round; without one, manual only.
-    schedule=[export_asset(DEFAULT_PROJECT, "classifications")] if DEFAULT_PROJECT else None,
+    # A new classification export of the configured project starts a round, and so does the AL config's
+    # cadence (a scheduled run only looks: it ends at once when the batch is not ready); else manual only.
+    schedule=on_assets_or_cadence([export_asset(DEFAULT_PROJECT, "classifications")] if DEFAULT_PROJECT else [],
+                                  config_cadence(AL_CONFIG.default())),
     catchup=False,
     max_active_runs=1,
     tags=["zooniverse", "active-learning"],
@@ -90,6 +95,12 @@ COMMON = {
         "retirement_mode": optional_choice(list(MODES), empty="the config's", title="Batch retired when",
                                            description="counts: the workflow's counters; precise: every subject's "
                                                        f"status. {CONFIGS}"),
+        "refill_below": Param(None, type=["null", "integer"], minimum=0, maximum=100000, title="Refill below (subjects)",
+                              description="Start the next round once fewer of the batch's subjects are unretired, so "
+                                          f"volunteers never run out; 0: once all are retired. {CONFIGS}"),
+        "explore_fraction": Param(None, type=["null", "number"], minimum=0, maximum=1, title="Explore fraction",
+                                  description="Random pool items added to each batch, as a share of k + m (reason "
+                                              f"'explore'). {CONFIGS}"),
         "dry_run": Param(False, type="boolean", title="Dry run", description="Write manifest and images; upload nothing."),
     },
 )
@@ -102,13 +113,18 @@ def zooniverse_active_learning():
         batch_subjects=plan.output["batch_subjects"],
         expected_subjects=plan.output["expected_subjects"],
         retirement_mode=plan.output["retirement_mode"],
+        refill_below=plan.output["refill_below"],
         dry_run="{{ params.dry_run }}",
+        look_once="{{ dag_run.run_type == 'scheduled' }}",  # the cadence's runs look once and end
         **wait_settings(),
     )
+    pull = PullClassificationsOperator(task_id="pull_classifications", **COMMON)
     select = SelectRoundOperator(task_id="select", set_name="{{ params.subject_set_name }}",
                                  dry_run="{{ params.dry_run }}", **COMMON)
+    approve = BatchApprovalOperator(task_id="approve", selection=select.output, dry_run="{{ params.dry_run }}",
+                                    **{k: v for k, v in COMMON.items() if k != "zooniverse_conn_id"})
     upload = UploadRoundOperator(task_id="upload", selection=select.output, **COMMON)
-    plan >> wait >> select >> upload
+    plan >> wait >> pull >> select >> approve >> upload
 
 
 zooniverse_active_learning()
