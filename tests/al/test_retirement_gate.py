@@ -101,3 +101,24 @@ def test_subjects_retired_without_the_rules_votes_do_not_open_the_gate(world) ->
         check = _gate(world, batch, mode)
         assert not check.done and "fewer than the rule's 3 classifications" in check.state, (mode, check.state)
 
+
+
+def test_refill_opens_the_gate_while_a_few_subjects_are_still_unretired(world) -> None:
+    batch = _upload_next_round(world)
+    workflow_id = world["config"].workflow_id
+    world["admin"].settle()
+    for step in range(60):  # one classification at a time, until one subject of the batch is left
+        world["admin"].run_volunteers(1, seed=100 + step, workflow_id=workflow_id)
+        world["admin"].settle()
+        if _gate(world, batch, "precise").detail["retired"] == batch["subjects"] - 1:
+            break
+    else:
+        raise AssertionError("the batch never reached one unretired subject")
+    for mode in ("counts", "precise"):
+        assert not _gate(world, batch, mode).done, mode  # all retired: not yet
+        assert not batch_retired_check(workflow_id, batch["sets"], mode, batch["subjects"], batch["expected_subjects"],
+                                       refill_below=1).done, mode  # fewer than 1 unretired: not yet either
+        check = batch_retired_check(workflow_id, batch["sets"], mode, batch["subjects"], batch["expected_subjects"],
+                                    refill_below=2)
+        assert check.done and "refill once fewer than 2 are unretired" in check.state, (mode, check.state)
+        assert check.detail["refill_below"] == 2
