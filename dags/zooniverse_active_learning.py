@@ -14,19 +14,30 @@ learning and uploads it as a new subject set — the founding glitch pipeline, r
    `retirement_mode: precise`, every subject of the batch must have a retired status (a subject with
    no status row yet is not retired). A subject retired by its classification count must have the
    votes the workflow's rule asks for. The first round has no earlier batch and proceeds.
-3. **select** — forms one label per subject from the latest classification export (majority with a
-   minimum number of votes and an agreement threshold; ties and low agreement are reported and left
-   out), teaches a modAL learner only those labels and the pool's known ones, and chooses the `k` most
-   informative items plus up to `m` per class above a probability threshold. Draws their images and
-   writes the manifest. Items already uploaded or labelled are never chosen again.
-4. **upload** — creates the subject set, uploads the subjects in parallel with hidden metadata
+3. **pull_classifications** — brings the workflow's classifications made since the last pull into the
+   data root's store (Panoptes' `classifications/project?last_id=`), so every label of the batch that just
+   retired is used now rather than after the next daily export.
+4. **select** — forms one label per subject from the store (or the latest export, with `labels_from:
+   export`): majority with a minimum number of votes and an agreement threshold; ties and low agreement
+   are reported and left out. Teaches a modAL learner only those labels and the pool's known ones, and
+   chooses the `k` most informative items, up to `m` per class above a probability threshold, and with
+   `explore_fraction` a share of random items. Draws their images and writes the manifest. Items already
+   uploaded or labelled are never chosen again.
+5. **approve** — with `approve_before_upload: true`, a human-in-the-loop request shows the round's report and
+   contact sheet: Approve uploads, Reject uploads nothing and frees the items. Otherwise it asks nobody.
+6. **upload** — creates the subject set, uploads the subjects in parallel with hidden metadata
    (`#pool_id`, `#al_round`, `#query_reason`, `#model_probability`; volunteers see none of it), links
    them, then links the set to the workflow. A rerun after a failure uploads only what is missing; a
    set left empty by a failure is removed. Skipped in a **dry run**, which does not wait for the current
    batch either: it previews the next one from the labels there are now, writing manifest and images only.
 
-**Triggers**: each new classification export of the project (the Asset event of `zooniverse_exports`),
-and by hand with the form. **Config**: a YAML file with at least `pool` (CSV or Parquet: an id column,
+**A round starts three ways**: on the AL config's `cadence` (e.g. every 15 minutes; such a run looks at the
+batch once and, if it is not retired, skips and ends in seconds — the normal loop, with the next batch up
+minutes after the last retires); on each new classification export of the project (the Asset event of
+`zooniverse_exports`; the run waits for the batch in the triggerer); and by hand with the form (trying
+settings, the first round, a dry run). `refill_below` starts the next round while the last few subjects of
+the batch are still being classified, so volunteers never find the workflow empty.
+**Config**: a YAML file with at least `pool` (CSV or Parquet: an id column,
 features, optionally known labels) and `workflow_id`; see the README. The form's `config` chooses one by
 name in the config folder (`$ZOOFLOW_CONFIG_DIR`, default `config/` in the DAGs folder), never a path;
 empty, the deployment's `$ZOOFLOW_AL_CONFIG`. Empty k, m, threshold, strategy, seed: the config's values.
