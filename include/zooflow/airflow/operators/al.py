@@ -29,7 +29,18 @@ from zooflow.progress import ProgressLog, timed
 from zooflow.projects import find_project, project_workflow
 
 
-class _RoundOperator(PanoptesHookMixin, BaseOperator):
+class RoundSettingsMixin:
+    """The round's settings as a task reads them: the AL config file the form chose (else
+    ``$ZOOFLOW_AL_CONFIG``) with the form's values on top."""
+
+    config: str | None
+    overrides: dict[str, Any] | None
+
+    def round_config(self) -> RoundConfig:
+        return RoundConfig.load(form_file(self, self.config, AL_CONFIG), run_overrides(self.overrides))
+
+
+class _RoundOperator(PanoptesHookMixin, RoundSettingsMixin, BaseOperator):
     template_fields: Sequence[str] = ("project", "config", "overrides", "zooniverse_conn_id")
 
     def __init__(self, *, project: str, config: str | None, overrides: dict[str, Any] | None = None,
@@ -39,9 +50,6 @@ class _RoundOperator(PanoptesHookMixin, BaseOperator):
         self.config = config
         self.overrides = overrides
         self.zooniverse_conn_id = zooniverse_conn_id
-
-    def round_config(self) -> RoundConfig:
-        return RoundConfig.load(form_file(self, self.config, AL_CONFIG), run_overrides(self.overrides))
 
 
 class PlanRoundOperator(_RoundOperator):

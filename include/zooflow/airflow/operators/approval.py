@@ -17,18 +17,17 @@ from urllib.parse import quote
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 
 from zooflow.airflow.errors import fail_fast_on_bad_config
-from zooflow.airflow.params import as_bool, form_file
+from zooflow.airflow.operators.al import RoundSettingsMixin
+from zooflow.airflow.params import as_bool
 from zooflow.airflow.storage import data_store
 from zooflow.al.approval import approval_request, reject_round
-from zooflow.al.round import RoundConfig, Selection
-from zooflow.al.settings import run_overrides
-from zooflow.config_dir import AL_CONFIG
+from zooflow.al.round import Selection
 from zooflow.storage import Storage
 
 FILES_ROUTE = "/zooniverse/files/"  # the Zooniverse page's route for files under the data root (plugins/zooniverse.py)
 
 
-class BatchApprovalOperator(ApprovalOperator):
+class BatchApprovalOperator(RoundSettingsMixin, ApprovalOperator):
     """Ask a person to approve the chosen batch before it is uploaded, when the AL config says so.
 
     :param project: the project's slug or id (names its folder under the data root).
@@ -51,9 +50,6 @@ class BatchApprovalOperator(ApprovalOperator):
         self.overrides = overrides
         self.selection = selection
         self.dry_run = dry_run
-
-    def round_config(self) -> RoundConfig:
-        return RoundConfig.load(form_file(self, self.config, AL_CONFIG), run_overrides(self.overrides))
 
     def _selection(self) -> Selection:
         return Selection(**{k: v for k, v in self.selection.items() if k != "report"})
