@@ -23,7 +23,7 @@ from zooflow.paths import DataRoot
 from zooflow.sandbox import seed
 
 from support.dag_runs import load_dag
-from support.digits_world import digits_world
+from support.digits_world import world_fixture
 
 BUCKET = "zooflow-bucket"
 CONN_ID = "aws_zooflow"
@@ -192,10 +192,7 @@ def test_prune_keeps_the_newest_downloads(aws_conn, s3, tmp_path) -> None:
 # -- the DAGs against the S3 stand-in -----------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    with digits_world(tmp_path_factory.mktemp("s3-al")) as world:
-        yield world
+world = world_fixture("s3-al")
 
 
 @pytest.fixture()
@@ -256,13 +253,15 @@ def test_exports_write_to_s3_and_active_learning_reads_them_back(airflow_db, rem
     stored = keys(s3, al_dir + "/")
     rounds = json.loads(stored[f"{al_dir}/state.json"])["rounds"]
     assert [r["round"] for r in rounds] == [1, 2] and all(r.get("uploaded_at") for r in rounds)
-    assert rounds[1]["metrics"]["labelled_by_volunteers"] >= 6  # consensus from the export in S3
+    assert rounds[1]["metrics"]["labelled_by_volunteers"] >= 6  # consensus from the store in S3
     consensus = json.loads(stored[f"{al_dir}/round-002/consensus.json"])
     assert consensus["labels"] and set(consensus["labels"]) <= set(rounds[0]["picked"])
     assert not set(rounds[0]["picked"]) & set(rounds[1]["picked"])  # round 1's picks came from S3's state
     assert f"{al_dir}/round-002/uploaded.json" in stored and f"{al_dir}/learning_curve.png" in stored
-    pulled = next(world.cache.rglob(latest["path"]))
-    assert pulled.read_bytes() == export_bytes  # the export the round read is the one in S3
+    # the labels came from the classification store, pulled into S3 (the lock file stays on the worker)
+    in_store = keys(s3, key(layout.classifications_dir(SLUG)) + "/")
+    assert any(k.endswith(".parquet") for k in in_store) and any(k.endswith("/state.json") for k in in_store)
+    assert not [k for k in in_store if k.endswith(".lock")] and f"{al_dir}/workflow-tasks.json" in stored
 
     output = capfd.readouterr()
     assert SECRET_KEY not in output.out + output.err

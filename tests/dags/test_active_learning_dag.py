@@ -16,15 +16,12 @@ from zooflow.paths import DataRoot
 from zooflow.sandbox import seed
 
 from support.dag_runs import load_dag
-from support.digits_world import digits_world
+from support.digits_world import world_fixture
 
 SLUG = seed.DEMO_PROJECT_SLUG
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    with digits_world(tmp_path_factory.mktemp("al")) as world:
-        yield world
+world = world_fixture("al")
 
 
 @pytest.fixture()

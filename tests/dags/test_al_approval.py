@@ -14,17 +14,14 @@ from zooflow.paths import DataRoot
 from zooflow.sandbox import seed
 
 from support.dag_runs import load_dag
-from support.digits_world import digits_world
+from support.digits_world import world_fixture
 from support.hitl import Answer, hitl_client
 
 SLUG = seed.DEMO_PROJECT_SLUG
 DAG_ID = "zooniverse_active_learning"
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    with digits_world(tmp_path_factory.mktemp("approval")) as world:
-        yield world
+world = world_fixture("approval")
 
 
 @pytest.fixture()

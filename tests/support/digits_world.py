@@ -87,3 +87,14 @@ def digits_world(folder: Path, *, demo_subjects: int = 0, classifications: int =
         if classifications:
             sandbox.admin.run_volunteers(classifications, seed=3)
         yield DigitsWorld(sandbox, config, digits.workflow_id, str(digits.config), folder)
+
+
+def world_fixture(name: str, *, scope: str = "module"):
+    """A pytest fixture yielding a digits world started in a folder called ``name``, one per ``scope``."""
+
+    @pytest.fixture(scope=scope, name="world")
+    def world(tmp_path_factory):
+        with digits_world(tmp_path_factory.mktemp(name)) as started:
+            yield started
+
+    return world
