@@ -22,6 +22,7 @@ from zooflow.airflow.params import as_bool
 from zooflow.airflow.storage import data_store
 from zooflow.al.approval import approval_request, reject_round
 from zooflow.al.round import Selection
+from zooflow.al.steps import round_state
 from zooflow.storage import Storage
 
 FILES_ROUTE = "/zooniverse/files/"  # the Zooniverse page's route for files under the data root (plugins/zooniverse.py)
@@ -64,6 +65,9 @@ class BatchApprovalOperator(RoundSettingsMixin, ApprovalOperator):
             self.log.info("approve_before_upload is off in the AL config: the batch goes up without asking")
             return None
         store = data_store()
+        if round_state(store, self.project, config).uploaded(self.selection["round"]):
+            self.log.info("Round %d is uploaded already (a rerun): nothing to approve", self.selection["round"])
+            return None
         self.subject, self.body = approval_request(store, self.project, config, self._selection(), _linker(store))
         self.log.info("Asking for approval: %s", self.subject)
         return super().execute(context)
