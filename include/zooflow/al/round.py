@@ -279,7 +279,8 @@ def draw_learning_curve(state: RoundState) -> Path:
     axes.set_ylim(0, 1.02)
     axes.set_title(f"Active learning: {len(rounds)} round(s)")
     axes.grid(alpha=0.3)
-    axes.legend(loc="upper left")
+    if axes.get_legend_handles_labels()[0]:  # no scored round yet: nothing to name
+        axes.legend(loc="upper left")
     figure.tight_layout()
     path = state.folder / "learning_curve.png"
     buffer = io.BytesIO()
