@@ -15,6 +15,7 @@ COMMAND_GROUPS = (
     "zooflow.al.cli",
     "zooflow.check_cli",
     "zooflow.classifications.cli",
+    "zooflow.consensus.cli",
     "zooflow.demo",
     "zooflow.exports.cli",
     "zooflow.project_cli",

@@ -116,7 +116,7 @@ def consensus_labels(
                 continue
             seen.add(classification_id)
         try:
-            answer = _answer(row.get("annotations"), task)
+            answer = answer_of(row.get("annotations"), task)
             pool_ids = _pool_ids(row.get("subject_data"), key, report)
         except ValueError as exc:
             report.malformed_rows += 1
@@ -155,9 +155,15 @@ def consensus_labels(
 def consensus_from_export(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], **options: Any) -> ConsensusReport:
     """``consensus_labels`` over classification exports: ``.csv``/``.csv.gz``/``.parquet`` files, or
     slice folders (every ``part-*`` file below them, CSV preferred where a part has both)."""
+    return consensus_labels(export_rows(paths), **options)
+
+
+def export_rows(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+                columns: Iterable[str] = ("classification_id", "annotations", "subject_data")) -> Iterator[dict[str, Any]]:
+    """The rows of classification exports (files or slice folders, as ``consensus_from_export`` takes
+    them), as dicts keyed by the export's column names; Parquet parts are read for ``columns`` only."""
     sources = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
-    files = [file for source in sources for file in export_files(Path(source))]
-    return consensus_labels(_export_rows(files), **options)
+    return _export_rows([file for source in sources for file in export_files(Path(source))], list(columns))
 
 
 def export_files(source: Path) -> list[Path]:
@@ -182,12 +188,11 @@ def _is_export(path: Path) -> bool:
     return path.name.lower().endswith((".csv", ".csv.gz", ".parquet"))
 
 
-def _export_rows(files: list[Path]) -> Iterator[dict[str, Any]]:
+def _export_rows(files: list[Path], columns: list[str]) -> Iterator[dict[str, Any]]:
     for path in files:
         if path.name.lower().endswith(".parquet"):
             import pyarrow.parquet as pq
 
-            columns = ["classification_id", "annotations", "subject_data"]
             table = pq.read_table(path, columns=[c for c in columns if c in pq.read_schema(path).names])
             yield from table.to_pylist()
             continue
@@ -207,7 +212,7 @@ def _json(cell: Any, column: str) -> Any:
         raise ValueError(f"{column} is not valid JSON ({exc.msg} at character {exc.pos})") from None
 
 
-def _answer(cell: Any, task: str) -> str | None:
+def answer_of(cell: Any, task: str) -> str | None:
     """The answer label a question task got, or None when the classification has no single answer."""
     annotations = _json(cell, "annotations")
     if not isinstance(annotations, list):
