@@ -6,7 +6,11 @@ learning and uploads it as a new subject set — the founding glitch pipeline, r
 
 1. **plan** — reads the project's active-learning config and the round state: which round is next,
    and which subject set is the batch volunteers are labelling now.
-2. **wait_for_batch** — waits (in the triggerer) until that batch is retired. Panoptes updates a
+2. **retire_early** — with `retire_confidence` in the config, pulls the new classifications and retires
+   (reason `consensus`) each uploaded subject whose label is already that clear after `min_votes` votes,
+   so volunteers' clicks go to subjects that still need them. A dry run unless the form's or the config's
+   `retire_dry_run` is off; every retirement is logged with the votes behind it.
+3. **wait_for_batch** — waits (in the triggerer) until that batch is retired. Panoptes updates a
    workflow's counters in background jobs minutes after an upload, so right after linking they still
    read "all retired" for the batch before; the wait trusts them only once they count the batch it
    linked. By default (`counts`) the workflow's `subjects_count` must include the batch and equal its
@@ -14,18 +18,19 @@ learning and uploads it as a new subject set — the founding glitch pipeline, r
    `retirement_mode: precise`, every subject of the batch must have a retired status (a subject with
    no status row yet is not retired). A subject retired by its classification count must have the
    votes the workflow's rule asks for. The first round has no earlier batch and proceeds.
-3. **pull_classifications** — brings the workflow's classifications made since the last pull into the
+4. **pull_classifications** — brings the workflow's classifications made since the last pull into the
    data root's store (Panoptes' `classifications/project?last_id=`), so every label of the batch that just
    retired is used now rather than after the next daily export.
-4. **select** — forms one label per subject from the store (or the latest export, with `labels_from:
-   export`): majority with a minimum number of votes and an agreement threshold; ties and low agreement
-   are reported and left out. Teaches a modAL learner only those labels and the pool's known ones, and
-   chooses the `k` most informative items, up to `m` per class above a probability threshold, and with
-   `explore_fraction` a share of random items. Draws their images and writes the manifest. Items already
-   uploaded or labelled are never chosen again.
-5. **approve** — with `approve_before_upload: true`, a human-in-the-loop request shows the round's report and
+5. **select** — forms one label per subject from the store (or the latest export, with `labels_from:
+   export`): majority with a minimum number of votes and an agreement threshold (ties and low agreement
+   are reported and left out), or with `consensus: weighted` by each volunteer's skill (Dawid-Skene).
+   Teaches a modAL learner only those labels and the pool's known ones, and chooses the `k` most
+   informative items, up to `m` per class above a probability threshold, and with `explore_fraction` a
+   share of random items. Draws their images and writes the manifest. Items already uploaded or
+   labelled are never chosen again.
+6. **approve** — with `approve_before_upload: true`, a human-in-the-loop request shows the round's report and
    contact sheet: Approve uploads, Reject uploads nothing and frees the items. Otherwise it asks nobody.
-6. **upload** — creates the subject set, uploads the subjects in parallel with hidden metadata
+7. **upload** — creates the subject set, uploads the subjects in parallel with hidden metadata
    (`#pool_id`, `#al_round`, `#query_reason`, `#model_probability`; volunteers see none of it), links
    them, then links the set to the workflow. A rerun after a failure uploads only what is missing; a
    set left empty by a failure is removed. Skipped in a **dry run**, which does not wait for the current
@@ -57,13 +62,13 @@ from airflow.sdk import Param, dag
 
 from zooflow.airflow.assets import export_asset, on_assets_or_cadence
 from zooflow.airflow.operators.al import (
-    PlanRoundOperator, PullClassificationsOperator, SelectRoundOperator, UploadRoundOperator,
+    PlanRoundOperator, PullClassificationsOperator, RetireEarlyOperator, SelectRoundOperator, UploadRoundOperator,
 )
 from zooflow.airflow.operators.approval import BatchApprovalOperator
 from zooflow.airflow.params import DEFAULT_PROJECT, common_params, config_file_param, optional_choice, wait_settings
 from zooflow.airflow.sensors.retirement import BatchRetiredSensor
 from zooflow.al.learner import STRATEGIES
-from zooflow.al.settings import RUN_SETTING_NAMES, config_cadence
+from zooflow.al.settings import CONSENSUS_METHODS, RUN_SETTING_NAMES, config_cadence
 from zooflow.config_dir import AL_CONFIG
 from zooflow.retirement import MODES
 
@@ -112,11 +117,22 @@ COMMON = {
         "explore_fraction": Param(None, type=["null", "number"], minimum=0, maximum=1, title="Explore fraction",
                                   description="Random pool items added to each batch, as a share of k + m (reason "
                                               f"'explore'). {CONFIGS}"),
+        "consensus": optional_choice(list(CONSENSUS_METHODS), empty="the config's", title="Consensus",
+                                     description="majority: every vote alike; weighted: by each volunteer's skill "
+                                                 f"(Dawid-Skene). {CONFIGS}"),
+        "retire_confidence": Param(None, type=["null", "number"], exclusiveMinimum=0.5, maximum=1,
+                                   title="Retire early at confidence",
+                                   description="Retire an uploaded subject once its label is this clear after "
+                                               f"min_votes votes. {CONFIGS}"),
+        "retire_dry_run": Param(None, type=["null", "boolean"], title="Early retirement: dry run",
+                                description="On: only log which subjects would be retired. Empty: the config's "
+                                            "retire_dry_run, which is on unless the config turns it off."),
         "dry_run": Param(False, type="boolean", title="Dry run", description="Write manifest and images; upload nothing."),
     },
 )
 def zooniverse_active_learning():
     plan = PlanRoundOperator(task_id="plan", **COMMON)
+    retire = RetireEarlyOperator(task_id="retire_early", retire_dry_run="{{ params.retire_dry_run }}", **COMMON)
     wait = BatchRetiredSensor(
         task_id="wait_for_batch",
         workflow_id=plan.output["workflow_id"],
@@ -135,7 +151,7 @@ def zooniverse_active_learning():
     approve = BatchApprovalOperator(task_id="approve", selection=select.output, dry_run="{{ params.dry_run }}",
                                     **{k: v for k, v in COMMON.items() if k != "zooniverse_conn_id"})
     upload = UploadRoundOperator(task_id="upload", selection=select.output, **COMMON)
-    plan >> wait >> pull >> select >> approve >> upload
+    plan >> retire >> wait >> pull >> select >> approve >> upload
 
 
 zooniverse_active_learning()

@@ -30,7 +30,8 @@ def test_reports_escape_names() -> None:
                                     quarantine_files=[Anchor(EVIL, "q.csv")], **common))
     _shows_it_as_text(render_report(
         "round_report.html.j2", status=EVIL, consensus=[EVIL], learning_curve=EVIL, class_balance=EVIL,
-        confusion=EVIL, picked=1, sheet=[{"key": EVIL, "lines": [EVIL], "thumbnails": []}],
+        confusion=EVIL, picked=1, sheet=[{"key": EVIL, "lines": [EVIL], "thumbnails": []}], skills=EVIL,
+        retired_early=[EVIL],
         files=[Anchor(EVIL, "manifest.csv")], **common))
 
 

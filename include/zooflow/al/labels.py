@@ -46,6 +46,9 @@ class ConsensusReport:
     malformed_examples: list[str] = field(default_factory=list)
     without_task: int = 0  # classifications with no single answer to the task
     without_pool_id: int = 0  # subjects (per classification) whose metadata has no pool id
+    method: str = "majority"
+    clear_early: list[str] = field(default_factory=list)  # labelled with fewer votes: clear at the retire confidence
+    skills: list[float] = field(default_factory=list)  # each volunteer's estimated accuracy (weighted only)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -56,13 +59,15 @@ class ConsensusReport:
             "rows_read": self.rows_read, "duplicate_rows": self.duplicate_rows,
             "malformed_rows": self.malformed_rows, "malformed_examples": list(self.malformed_examples),
             "without_task": self.without_task, "without_pool_id": self.without_pool_id,
+            "method": self.method, "clear_early": list(self.clear_early), "skills": list(self.skills),
         }
 
     def summary_lines(self) -> list[str]:
         classes = Counter(self.labels.values())
+        rule = ("volunteer skill (Dawid-Skene), posterior" if self.method == "weighted" else "majority share")
         lines = [
             f"Consensus on task {self.task}: {len(self.labels)} of {len(self.votes)} voted items labelled "
-            f"(at least {self.min_votes} votes, majority share at least {self.agreement:g}).",
+            f"(at least {self.min_votes} votes, {rule} at least {self.agreement:g}).",
             f"Classifications read: {self.rows_read} ({self.duplicate_rows} duplicates, {self.malformed_rows} malformed).",
         ]
         if classes:
@@ -72,6 +77,9 @@ class ConsensusReport:
             if items:
                 lines.append(f"Left out, {name}: {len(items)} ({', '.join(items[:_EXAMPLES])}"
                              f"{', ...' if len(items) > _EXAMPLES else ''})")
+        if self.clear_early:
+            lines.append(f"Clear early at the retire confidence: {len(self.clear_early)} "
+                         f"({', '.join(self.clear_early[:_EXAMPLES])}{', ...' if len(self.clear_early) > _EXAMPLES else ''})")
         if self.unmapped_answers:
             answers = ", ".join(f"{a!r}: {n}" for a, n in sorted(self.unmapped_answers.items()))
             lines.append(f"Answers not in the answer map (not counted): {answers}")
@@ -261,7 +269,8 @@ def store_rows(rows: Iterable[Mapping[str, Any]], subject_pool: Mapping[str, str
             annotations = json.dumps([_labelled(a, tasks) for a in annotations] if isinstance(annotations, list) else annotations)
         subjects = {str(s): ({key: subject_pool[str(s)]} if str(s) in subject_pool else {}) for s in _ids(row.get("subject_ids"))}
         yield {"classification_id": row.get("classification_id"), "annotations": annotations,
-               "subject_data": json.dumps(subjects)}
+               "subject_data": json.dumps(subjects), "subject_ids": row.get("subject_ids"),
+               **{column: row.get(column) for column in ("user_id", "created_at", "workflow_id")}}
 
 
 def _labelled(annotation: Any, tasks: Mapping[str, Any]) -> Any:

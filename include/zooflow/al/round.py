@@ -23,12 +23,15 @@ from typing import Any
 
 import joblib
 
-from zooflow.al.labels import consensus_from_export, consensus_labels
+from zooflow.al.labels import ConsensusReport, consensus_from_export, consensus_labels, export_rows
 from zooflow.al.learner import DEFAULT_STRATEGY, STRATEGIES, make_estimator, metrics, select_batch
 from zooflow.al.pool import load_pool
 from zooflow.al.render import load_renderer
+from zooflow.al.settings import CONSENSUS_METHODS
 from zooflow.al.state import RoundState
+from zooflow.al.weighted import weighted_labels
 from zooflow.config_files import load_mapping
+from zooflow.consensus.votes import COLUMNS as VOTE_COLUMNS
 from zooflow.errors import ConfigurationError
 from zooflow.excerpts import excerpt, listing
 from zooflow.files import atomic_write_bytes, atomic_write_json
@@ -67,6 +70,9 @@ class RoundConfig:
     explore_fraction: float = 0.0  # random items added per batch, as a share of k + m
     approve_before_upload: bool = False  # a researcher approves each batch in Airflow before upload
     cadence: str | None = None  # the AL DAG's own schedule (cron or preset), besides export events
+    consensus: str = "majority"  # "weighted": volunteer skill (Dawid-Skene) instead of a plain majority
+    retire_confidence: float | None = None  # retire a subject early once its posterior reaches this (weighted)
+    retire_dry_run: bool = True  # the retire step only reports what it would retire
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -81,6 +87,13 @@ class RoundConfig:
             raise ConfigurationError(f"labels_from must be one of {', '.join(LABEL_SOURCES)}, not {self.labels_from!r}")
         if self.refill_below < 0 or not 0 <= self.explore_fraction <= 1:
             raise ConfigurationError("refill_below counts subjects (0 or more) and explore_fraction is a share in [0, 1]")
+        if self.consensus not in CONSENSUS_METHODS:
+            raise ConfigurationError(f"consensus must be one of {', '.join(CONSENSUS_METHODS)}, not {self.consensus!r}")
+        if self.retire_confidence is not None and not 0.5 < self.retire_confidence <= 1:
+            raise ConfigurationError(f"retire_confidence is a posterior probability above 0.5 and at most 1, "
+                                     f"not {self.retire_confidence!r}")
+        if not isinstance(self.retire_dry_run, bool):
+            raise ConfigurationError(f"retire_dry_run is true or false, not {self.retire_dry_run!r}")
         if not isinstance(self.approve_before_upload, bool):
             raise ConfigurationError(f"approve_before_upload is true or false, not {self.approve_before_upload!r}")
 
@@ -170,12 +183,7 @@ def select_round(config: RoundConfig, state: RoundState, exports: list[Path], *,
     if folder is None:
         raise ValueError("a dry run needs its own folder")
     pool = load_pool(config.pool, id_column=config.id_column, label_column=config.label_column)
-    options = {"task": config.task, "answer_map": config.answer_map, "min_votes": config.min_votes,
-               "agreement": config.agreement, "key": KEY}
-    if classifications is not None:
-        consensus = consensus_labels(classifications, **options)
-    else:
-        consensus = consensus_from_export(exports, **options) if exports else None
+    consensus = round_consensus(config, exports, classifications)
     volunteer = {k: v for k, v in (consensus.labels if consensus else {}).items() if k in pool}
     labelled = {**pool.known, **volunteer}
     estimator = make_estimator(config.estimator, seed=config.seed)
@@ -210,6 +218,23 @@ def select_round(config: RoundConfig, state: RoundState, exports: list[Path], *,
                                picked=[p["pool_id"] for p in picks], labelled=len(labelled), metrics=selection.metrics)
         selection.learning_curve = str(draw_learning_curve(state))
     return selection
+
+
+def round_consensus(config: RoundConfig, exports: list[Path],
+                    classifications: Iterable[Mapping[str, Any]] | None) -> ConsensusReport | None:
+    """The round's volunteer labels by the config's method, from the store's rows or else the exports;
+    None when there is neither."""
+    if classifications is None and not exports:
+        return None
+    options = {"task": config.task, "answer_map": config.answer_map, "min_votes": config.min_votes,
+               "agreement": config.agreement, "key": KEY}
+    if config.consensus == "weighted":
+        rows = classifications if classifications is not None else export_rows(exports, VOTE_COLUMNS)
+        return weighted_labels(rows, workflow_id=config.workflow_id, retire_confidence=config.retire_confidence,
+                               **options)
+    if classifications is not None:
+        return consensus_labels(classifications, **options)
+    return consensus_from_export(exports, **options)
 
 
 def _stored_selection(record: dict[str, Any]) -> Selection:

@@ -35,7 +35,10 @@ RUN_SETTINGS = (
     RunSetting("retirement_mode", str, "when the current batch counts as retired", MODES),
     RunSetting("refill_below", int, "start the next round once fewer of the batch's subjects are unretired"),
     RunSetting("explore_fraction", float, "random items added to each batch, as a share of k + m"),
+    RunSetting("consensus", str, "how votes become labels", ("majority", "weighted")),
+    RunSetting("retire_confidence", float, "retire a subject early once its label is this clear"),
 )
+CONSENSUS_METHODS = next(s.choices for s in RUN_SETTINGS if s.name == "consensus")
 RUN_SETTING_NAMES = tuple(setting.name for setting in RUN_SETTINGS)
 
 

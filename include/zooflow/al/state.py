@@ -15,13 +15,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from zooflow.files import atomic_write_json
+from zooflow.files import atomic_write_bytes, atomic_write_json
 
 
 class RoundState:
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
         self.path = self.folder / "state.json"
+        self.early_retirements = self.folder / "early-retirements.jsonl"  # one JSON line per subject retired early
 
     def _load(self) -> dict[str, Any]:
         try:
@@ -122,6 +123,18 @@ class RoundState:
         record.setdefault("rejected_by", by)
         self._save(data)
         return record
+
+    def retired_early(self) -> list[dict[str, Any]]:
+        """The subjects retired early by consensus (``zooflow.al.retire``), oldest first."""
+        try:
+            text = self.early_retirements.read_text()
+        except FileNotFoundError:
+            return []
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+    def record_early_retirements(self, entries: list[dict[str, Any]]) -> None:
+        lines = [json.dumps(entry) for entry in self.retired_early() + entries]
+        atomic_write_bytes(self.early_retirements, ("\n".join(lines) + "\n").encode("utf-8"))
 
     def record_upload(self, number: int, **fields: Any) -> dict[str, Any]:
         data = self._load()

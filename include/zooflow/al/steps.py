@@ -83,7 +83,8 @@ def store_votes(store: Storage, project: str, state: RoundState, workflow_id: in
         tasks = json.loads((state.folder / TASKS_FILE).read_text())
     except FileNotFoundError:
         return None
-    table = read_table(store.root, project, workflow_id, columns=["classification_id", "annotations", "subject_ids"])
+    table = read_table(store.root, project, workflow_id, columns=["classification_id", "annotations", "subject_ids",
+                                                                  "user_id", "created_at", "workflow_id"])
     return store_rows(table.to_pylist(), state.subject_pool(), tasks)
 
 

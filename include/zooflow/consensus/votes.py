@@ -38,6 +38,7 @@ class Votes:
     classes: list[str]
     gold: dict[str, str] = field(default_factory=dict)  # item -> label, from gold-standard classifications
     skipped: dict[str, int] = field(default_factory=dict)  # why rows were left out, and how many
+    rows: int = 0  # classification rows read
 
     def __len__(self) -> int:
         return len(self.item)
@@ -74,7 +75,8 @@ def votes_from_rows(rows: Iterable[Mapping[str, Any]], *, task: str, workflow_id
     seen: set[str] = set()
     records: list[tuple[str, str, str, str, str]] = []  # created_at, classification id, item, worker, label
     gold: dict[str, str] = {}
-    for row in rows:
+    read = 0
+    for read, row in enumerate(rows, start=1):
         classification_id = str(row.get("classification_id") or "")
         if classification_id in seen:
             skipped["duplicate"] += 1
@@ -108,7 +110,7 @@ def votes_from_rows(rows: Iterable[Mapping[str, Any]], *, task: str, workflow_id
         records.extend((created, classification_id.zfill(20), item, worker, answer) for item in items)
     records.sort()
     votes = Votes.from_arrays([r[2] for r in records], [r[3] for r in records], [r[4] for r in records], gold=gold)
-    votes.skipped = dict(skipped)
+    votes.skipped, votes.rows = dict(skipped), read
     return votes
 
 

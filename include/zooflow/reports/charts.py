@@ -107,6 +107,18 @@ def bars(series: Mapping[str, Mapping[str, int]], *, title: str, value_label: st
     return _png(figure)
 
 
+def histogram(values: Sequence[float], *, title: str, xlabel: str, bins: int = 20, span: tuple[float, float] = (0, 1)) -> bytes:
+    """How many values fall in each of ``bins`` equal bins over ``span``."""
+    figure = _figure(6, 3.2)
+    axes = figure.add_subplot()
+    axes.hist(values, bins=bins, range=span, color=COLOURS[0], edgecolor="white")
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel("volunteers")
+    axes.yaxis.get_major_locator().set_params(integer=True)
+    _tidy(axes, title)
+    return _png(figure)
+
+
 def confusion(classes: Sequence[str], matrix: Sequence[Sequence[int]], *, title: str) -> bytes:
     """A confusion matrix as a heat map with the count in each cell (rows: true, columns: predicted);
     zeros are grey, so the mistakes off the diagonal stand out."""

@@ -8,6 +8,7 @@ images volunteers are shown, each with the reason it was chosen and the model's 
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Mapping
 from datetime import datetime, timezone
@@ -86,6 +87,7 @@ def write_round_report(
         status=_status(selection, upload, config.workflow_id), figures=figures, consensus=selection.consensus,
         learning_curve=_learning_curve(selection, state), class_balance=_class_balance(scores["class_balance"], picked),
         confusion=_confusion(scores), picked=len(selection.picks), sheet=_contact_sheet(selection, upload),
+        skills=_skills(Path(selection.folder)), retired_early=_retired_early(state),
         files=[link(name, Path(selection.folder) / name, target)
                for name in ("manifest.csv", "selection.json", "consensus.json", "uploaded.json")
                if (Path(selection.folder) / name).is_file()])
@@ -114,6 +116,26 @@ def _learning_curve(selection: Selection, state: RoundState) -> Chart | str:
     curve = draw_learning_curve(state)
     return Chart(curve.read_bytes(), "Learning curve: held-out accuracy and macro F1 against items labelled",
                  f"{len(rounds)} round(s), {scored} with held-out scores")
+
+
+def _skills(folder: Path) -> Chart | None:
+    """The estimated accuracy of each volunteer, when the round's consensus was weighted by skill."""
+    try:
+        skills = json.loads((folder / "consensus.json").read_text()).get("skills") or []
+    except FileNotFoundError:
+        return None
+    if not skills:
+        return None
+    return Chart(charts.histogram(skills, title="Volunteers by estimated accuracy", xlabel="estimated accuracy"),
+                 "Histogram of the volunteers' estimated accuracy",
+                 f"{len(skills)} volunteers (the not-logged-in ones as one), from their confusion matrices (Dawid-Skene)")
+
+
+def _retired_early(state: RoundState) -> list[str]:
+    """The subjects the retire step retired early, each with the votes that made it clear."""
+    return [f"subject {e['subject_id']} ({e['pool_id']}): {e['label']} at confidence {e['confidence']:.3f} after "
+            f"{e['votes_used']} votes ({', '.join(answer for _, answer in e['votes'])}), {e['at'][:16]} UTC"
+            for e in state.retired_early()]
 
 
 def _class_balance(labelled: Mapping[str, int], picked: Mapping[str, int]) -> Chart | str:

@@ -21,6 +21,7 @@ from zooflow.airflow.hooks.zooniverse import PanoptesHook
 from zooflow.airflow.operators.base import PanoptesHookMixin
 from zooflow.airflow.params import as_bool, form_file
 from zooflow.airflow.storage import data_store
+from zooflow.al.retire import retire_step
 from zooflow.al.round import RoundConfig, Selection
 from zooflow.al.settings import run_overrides
 from zooflow.al.steps import plan_round, pull_step, select_step, upload_step
@@ -94,6 +95,36 @@ class PullClassificationsOperator(_RoundOperator):
         for line in report.summary_lines():
             self.log.info("%s", line)
         return report.to_dict()
+
+
+class RetireEarlyOperator(_RoundOperator):
+    """Retire (or, in a dry run, list) the uploaded subjects whose label is already clear at the AL
+    config's ``retire_confidence`` (``zooflow.al.retire``); nothing to do without that setting.
+
+    :param retire_dry_run: the form's choice; empty: the config's ``retire_dry_run`` (true by default).
+    """
+
+    template_fields: Sequence[str] = (*_RoundOperator.template_fields, "retire_dry_run")
+
+    def __init__(self, *, retire_dry_run: bool | str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.retire_dry_run = retire_dry_run
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        with fail_fast_on_bad_config():
+            config = self.round_config()
+            if config.retire_confidence is None:
+                self.log.info("retire_confidence is not set in the AL config: no early retirement")
+                return {"enabled": False}
+            dry_run = config.retire_dry_run if self.retire_dry_run in (None, "", "None") else as_bool(self.retire_dry_run)
+            with self.hook.get_conn():
+                report = retire_step(data_store(), self.project, config, project_id=int(find_project(self.project).id),
+                                     workflow=Workflow.find(config.workflow_id), dry_run=dry_run,
+                                     run_id=context["run_id"], say=self.log.info)
+        self.log.info("%s %d subject(s) by %s consensus at confidence %s (at least %d votes)",
+                      "Would retire" if dry_run else "Retired", len(report["retired"]), report["method"],
+                      report["confidence"], report["min_votes"])
+        return report
 
 
 class SelectRoundOperator(_RoundOperator):
