@@ -92,3 +92,16 @@ def test_a_rejected_round_stays_on_record_and_frees_its_items(tmp_path) -> None:
 def test_the_new_settings_are_checked(tmp_path, setting, value, message) -> None:
     with pytest.raises(ConfigurationError, match=message):
         RoundConfig(pool=tmp_path / "pool.csv", workflow_id=1, **{setting: value})
+
+
+def test_weighted_labels_count_clear_items_and_report_volunteer_skill() -> None:
+    from zooflow.al.weighted import weighted_labels
+
+    rows = [dict(store_row(subject, answer, classification_id=1000 + n), user_id=str(n % 3 + 1),
+                 created_at=f"2026-01-01 10:{n:02d}:00") for n, (subject, answer) in enumerate(VOTES)]
+    report = weighted_labels(store_rows(rows, SUBJECT_POOL, TASKS), min_votes=2, retire_confidence=0.6)
+    assert report.method == "weighted" and report.labels["p2"] == "No"
+    assert set(report.clear_early) <= set(report.labels) and "p2" in report.clear_early
+    assert len(report.skills) == 3 and all(0 <= s <= 1 for s in report.skills)  # three volunteers
+    assert report.without_pool_id == 1 and report.rows_read == len(VOTES)  # subject 90 is not zooflow's
+    assert any("volunteer skill (Dawid-Skene)" in line for line in report.summary_lines())

@@ -54,7 +54,7 @@ class Votes:
         item_codes, item_names = _codes(np.asarray(list(items), dtype=str))
         worker_codes, worker_names = _codes(np.asarray(list(workers), dtype=str))
         label_text = np.asarray(list(labels), dtype=str)
-        known = list(classes) if classes is not None else sorted(set(label_text) | set((gold or {}).values()))
+        known = [str(c) for c in (classes if classes is not None else sorted(set(label_text) | set((gold or {}).values())))]
         lookup = {name: code for code, name in enumerate(known)}
         return cls(np.asarray(item_codes, np.int64), np.asarray(worker_codes, np.int64),
                    np.array([lookup[text] for text in label_text], dtype=np.int64),
