@@ -214,8 +214,9 @@ def test_both_dags_succeed_when_triggered_through_the_rest_api(deployment: Deplo
     assert (runs.exports["state"], runs.al["state"]) == ("success", "success")
     states = {(dag_id, ti["task_id"]): ti["state"] for dag_id, tis in runs.tis.items() for ti in tis}
     assert set(states.values()) == {"success"}, states
-    # exports: check_form, 3 x 3 per type, 2 slices, flatten, report; AL: plan, wait, pull, select, approve, upload
-    assert len(runs.tis[EXPORTS]) == 13 and len(runs.tis[AL]) == 6
+    # exports: check_form, 3 x 3 per type, 2 slices, flatten, report;
+    # AL: plan, retire_early, wait_for_batch, pull_classifications, select, approve, upload
+    assert len(runs.tis[EXPORTS]) == 13 and len(runs.tis[AL]) == 7
     data = DataRoot(deployment.root / "data")
     (round_one,) = RoundState(data.al_dir(SLUG, deployment.workflow_id)).completed()
     assert round_one["set_id"] and round_one["picked"]  # uploaded to the sandbox by a worker
