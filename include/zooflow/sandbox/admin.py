@@ -102,6 +102,11 @@ class SandboxAdmin:
         body = {"classifications": n, "seed": seed, "workflow_id": workflow_id}
         return self._call("POST", "/volunteers/run", json=body)["classifications"]
 
+    def volunteers(self) -> dict:
+        """Each simulated account's skill (``login``, ``id``, ``profile``, ``error_rate``, ``favourite``),
+        the pooled anonymous volunteers' (``anonymous``) and the ``gold_standard_fraction``."""
+        return self._call("GET", "/volunteers")
+
     def add_classifications(self, rows: list[dict]) -> list[str]:
         """Rows of ``workflow_id, subject_id, answer, created_at`` (aware datetime or ISO) [, ``user_login``]."""
         body = [{**row, "created_at": row["created_at"].isoformat() if isinstance(row["created_at"], datetime)

@@ -43,6 +43,7 @@ class AdminApi:
             ("POST", "/settings", lambda request: self.sb.settings.update(_object(request))),
             ("GET", "/requests", self.requests),
             ("POST", "/oracle", self.oracle),
+            ("GET", "/volunteers", lambda request: self.sb.volunteers.profiles()),
             ("POST", "/volunteers/run", self.run_volunteers),
             ("POST", "/classifications", self.classifications),
             ("POST", "/users", self.create_user),

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from zooflow.sandbox.db import Database
+from zooflow.sandbox.skills import PRESETS, PROFILES
 
 
 class SettingsError(ValueError):
@@ -84,6 +85,27 @@ def _fail_rules(name: str, value: Any) -> list[dict]:
     return rules
 
 
+def _skills(name: str, value: Any) -> dict[str, float] | None:
+    """``{"careful": 0.3, "middling": 0.4, "random": 0.1, "biased": 0.2}`` or a preset name; ``None`` or
+    ``{}``: every account is ``plain``. Shares are weights, kept as given and normalised when applied."""
+    if value is None or value == {}:
+        return None
+    if isinstance(value, str):
+        if value not in PRESETS:
+            raise SettingsError(f"{name} preset must be one of {', '.join(PRESETS)}, not {value!r}")
+        return dict(PRESETS[value])
+    if not isinstance(value, dict):
+        raise SettingsError(f"{name} must map profiles ({', '.join(PROFILES)}) to shares, or name a preset")
+    unknown = sorted(set(value) - set(PROFILES))
+    if unknown:
+        raise SettingsError(f"{name} has unknown profile(s) {', '.join(map(repr, unknown))}; "
+                            f"known: {', '.join(PROFILES)}")
+    shares = {profile: _number(float)(f"{name}.{profile}", share) for profile, share in value.items()}
+    if sum(shares.values()) <= 0:
+        raise SettingsError(f"{name} shares must not all be 0")
+    return shares
+
+
 @dataclass(frozen=True)
 class Setting:
     default: Any
@@ -123,6 +145,15 @@ SETTINGS: dict[str, Setting] = {
     "volunteer_count": Setting(10, _number(int, 1), "number of logged-in volunteer accounts"),
     "anonymous_fraction": Setting(0.2, _number(float, 0, 1), "fraction of classifications made without logging in"),
     "volunteer_error_rate": Setting(0.1, _number(float, 0, 1), "probability a volunteer picks a wrong answer"),
+    "volunteer_skills": Setting(None, _skills,
+                                "share of the volunteer accounts per skill profile (plain, careful, middling, random, "
+                                "biased), given in login order, or the preset 'mixed'; None = all plain "
+                                "(volunteer_error_rate)"),
+    "anonymous_skill": Setting("plain", lambda name, value: _choice(name, value, PROFILES),
+                               "skill profile of the pooled not-logged-in volunteers (plain = volunteer_error_rate)"),
+    "gold_standard_fraction": Setting(0.0, _number(float, 0, 1),
+                                      "share of a workflow's subjects (by a hash of the id) that the project owner "
+                                      "classifies first, as gold standard, with the true answer"),
     "retire_after": Setting(None, _optional(_number(int, 1)),
                             "classifications that retire a subject in every workflow (None = each workflow's rule)"),
     "truth_key": Setting("#truth", _text, "subject metadata key holding the true answer label"),
