@@ -3,7 +3,8 @@
 For every skill mix of ``zooflow.consensus.crowds`` (careful, middling, random and biased volunteers in
 different shares) and several seeds, ``simulate_crowd`` makes a crowd, and ``consensus`` labels its items
 four ways: majority with all votes, weighted (Dawid–Skene) with all votes, and weighted with early
-retirement at two confidences, where each item's label is the one held when it became clear
+retirement at two confidences (by default 0.99 and ``auto``: the accuracy a majority of the full count
+of votes would reach with this crowd, estimated from the fitted skills), where each item's label is the one held when it became clear
 (``replay.label_used``) and its cost is the votes it took (``replay.used``). Printed per mix: accuracy
 against the truth (mean over the seeds, min–max) and mean votes used per item (and as a share of all).
 
@@ -39,10 +40,10 @@ from typing import Any
 
 import numpy as np
 
-from zooflow.consensus.crowds import SKILL_MIXES, _answers, simulate_crowd
+from zooflow.consensus.crowds import SKILL_MIXES, answer_votes, simulate_crowd
 from zooflow.consensus.sequential import replay, softmax_from
 from zooflow.consensus.skills import fit_skills
-from zooflow.consensus.table import consensus
+from zooflow.consensus.table import AUTO, consensus, majority_accuracy
 from zooflow.consensus.votes import ANONYMOUS, Votes
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -60,7 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--votes", type=int, default=15, help="votes per item (default 15, Panoptes' default retirement count)")
     parser.add_argument("--classes", type=int, default=3, help="answers of the question (default 3)")
     parser.add_argument("--anonymous-share", type=float, default=0.1, help="share of votes made without logging in (default 0.1)")
-    parser.add_argument("--confidences", type=float, nargs=2, default=[0.95, 0.99], help="retire confidences (default 0.95 0.99)")
+    parser.add_argument("--confidences", type=confidence_arg, nargs=2, default=[0.99, AUTO],
+                        help="retire confidences: probabilities or 'auto' (a full-count majority's estimated accuracy); "
+                             "default 0.99 auto")
     parser.add_argument("--min-votes", type=int, default=3, help="votes before an item can be clear (default 3, the AL round's default)")
     parser.add_argument("--folds", type=int, default=5, help="folds of the look-ahead check (default 5; 0: no check)")
     parser.add_argument("--sweep", type=float, nargs="*", default=list(SWEEP), help="confidences of the sweep (none: no sweep)")
@@ -74,9 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     print(f"Load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores.")
 
-    methods = ["majority", "weighted"] + [f"retire {c:g}" for c in args.confidences]
+    methods = ["majority", "weighted"] + [f"retire {shown(c)}" for c in args.confidences]
     if args.folds:
-        methods += [f"retire {c:g}, no look-ahead" for c in args.confidences]
+        methods += [f"retire {shown(c)}, no look-ahead" for c in args.confidences]
     runs: dict[str, list[dict[str, Any]]] = {}
     sweep: dict[str, list[dict[str, Any]]] = {}
     for mix in args.mixes:
@@ -85,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             crowd = simulate_crowd(items=args.items, volunteers=args.volunteers, votes_per_item=args.votes,
                                    classes=args.classes, mix=mix, anonymous_share=args.anonymous_share, seed=seed)
             runs[mix].append(measure(crowd, args))
-            sweep[mix].append({f"{c:g}": score(crowd, consensus(crowd.votes, method="weighted", retire_confidence=c,
+            sweep[mix].append({f"{shown(c)}": score(crowd, consensus(crowd.votes, method="weighted", retire_confidence=c,
                                                                   min_votes=args.min_votes).replay, used=True)
                                for c in args.sweep})
     accuracy_seconds = time.monotonic() - started
@@ -139,16 +142,16 @@ def main(argv: list[str] | None = None) -> int:
     verdicts, lines = {}, []
     for mix in args.mixes:
         majority = table[mix]["majority"]
-        verdicts[mix] = ok = [c for c in args.confidences if meets(table[mix][f"retire {c:g}"], majority)]
+        verdicts[mix] = ok = [c for c in args.confidences if meets(table[mix][f"retire {shown(c)}"], majority)]
         parts = []
         for c in args.confidences:
-            row = table[mix][f"retire {c:g}"]
+            row = table[mix][f"retire {shown(c)}"]
             accurate, cheap = row["correct"] >= majority["correct"], row["vote_share"] <= VOTE_SHARE_TARGET
             why = ("meets it" if accurate and cheap else "too many votes" if accurate else
                    "less accurate" if cheap else "less accurate, too many votes")
-            parts.append(f"at {c:g} {row['accuracy']:.4f} with {row['vote_share']:.1%} ({why})")
+            parts.append(f"at {shown(c)} {row['accuracy']:.4f} with {row['vote_share']:.1%} ({why})")
         line = f"    {mix}: majority {majority['accuracy']:.4f}; " + "; ".join(parts)
-        lines.append(line + (f" -> met at {' and '.join(f'{c:g}' for c in ok)}" if ok else " -> NOT met"))
+        lines.append(line + (f" -> met at {' and '.join(f'{shown(c)}' for c in ok)}" if ok else " -> NOT met"))
         if args.sweep:
             reaching = [(row["vote_share"], c) for c, row in sweep_table[mix].items()
                         if row["correct"] >= majority["correct"]]
@@ -158,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     target_b = all(verdicts.values())
     missed = [mix for mix, ok in verdicts.items() if not ok]
     print(f"(b) {'met' if target_b else 'NOT met'}: early retirement reaches majority's all-votes accuracy with at most "
-          f"{VOTE_SHARE_TARGET:.0%} of the votes at {' or '.join(f'{c:g}' for c in args.confidences)} on "
+          f"{VOTE_SHARE_TARGET:.0%} of the votes at {' or '.join(f'{shown(c)}' for c in args.confidences)} on "
           + ("every mix:" if target_b else f"{len(args.mixes) - len(missed)} of {len(args.mixes)} mixes (missed on "
              + ", ".join(missed) + "):"))
     print("\n".join(lines))
@@ -173,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
               f"target under {SECONDS_TARGET:.0f} s, best of {args.repeat} runs:")
         print(f"    fit_skills {speed['fit_seconds']:.2f} s ({speed['iterations']} EM iterations, converged: "
               f"{speed['converged']}), peak {speed['fit_peak_mb']:.0f} MB")
-        print(f"    consensus(weighted, retire_confidence={args.confidences[-1]:g}) {speed['consensus_seconds']:.2f} s, "
+        print(f"    consensus(weighted, retire_confidence={shown(args.confidences[-1])}) {speed['consensus_seconds']:.2f} s, "
               f"peak {speed['consensus_peak_mb']:.0f} MB")
         print(f"    (peaks: numpy's allocations during the call, by tracemalloc; process max RSS "
               f"{speed['max_rss_mb']:.0f} MB). Accuracy there: majority {speed['majority_accuracy']:.4f}, weighted "
@@ -191,18 +194,28 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if target_a and target_b and target_c else 1
 
 
+def confidence_arg(text: str) -> float | str:
+    """A retire confidence on the command line: a probability, or 'auto'."""
+    return AUTO if text == AUTO else float(text)
+
+
+def shown(confidence: float | str) -> str:
+    return confidence if isinstance(confidence, str) else f"{confidence:g}"
+
+
 def measure(crowd: Any, args: argparse.Namespace) -> dict[str, dict[str, float]]:
     """One crowd's accuracy and votes used for every method of the table."""
     votes = crowd.votes
     out = {"majority": score(crowd, consensus(votes, method="majority").replay, used=False),
            "weighted": score(crowd, consensus(votes, method="weighted").replay, used=False)}
     for c in args.confidences:
-        out[f"retire {c:g}"] = score(crowd, consensus(votes, method="weighted", retire_confidence=c,
-                                                      min_votes=args.min_votes).replay, used=True)
+        out[f"retire {shown(c)}"] = score(crowd, consensus(votes, method="weighted", retire_confidence=c,
+                                                         min_votes=args.min_votes, retire_count=args.votes).replay,
+                                         used=True)
     if args.folds:
         for c, (label, used, clear) in zip(args.confidences, other_items_replay(votes, args.confidences, args.folds,
-                                                                               args.min_votes)):
-            out[f"retire {c:g}, no look-ahead"] = tally(crowd.truth, label, used, votes.counts(), clear)
+                                                                               args.min_votes, args.votes)):
+            out[f"retire {shown(c)}, no look-ahead"] = tally(crowd.truth, label, used, votes.counts(), clear)
     return out
 
 
@@ -243,8 +256,8 @@ def meets(row: dict[str, float], majority: dict[str, float]) -> bool:
     return row["correct"] >= majority["correct"] and row["vote_share"] <= VOTE_SHARE_TARGET
 
 
-def other_items_replay(votes: Votes, confidences: list[float], folds: int,
-                       min_votes: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+def other_items_replay(votes: Votes, confidences: list[float | str], folds: int, min_votes: int,
+                       count: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Early retirement with no look-ahead: each fold's items replayed with skills fitted on the other folds'
     votes (a volunteer the model has not seen gets the crowd's pooled matrix). Per confidence, the label held
     when clear, the votes used and whether it became clear, per item code."""
@@ -262,7 +275,8 @@ def other_items_replay(votes: Votes, confidences: list[float], folds: int,
         evidence = np.log(model.crowd[:, answer]).T
         evidence[known] = np.log(model.confusion[worker[known], :, answer[known]])
         for (label, used, clear), c in zip(results, confidences):
-            played = replay(votes.item[test], evidence, softmax_from(np.log(model.class_prior)), n, confidence=c,
+            threshold = majority_accuracy(model, subset(votes, train), count) if c == AUTO else c
+            played = replay(votes.item[test], evidence, softmax_from(np.log(model.class_prior)), n, confidence=threshold,
                             min_votes=min_votes)
             mine = fold == f
             label[mine], used[mine], clear[mine] = played.label_used[mine], played.used[mine], played.clear[mine]
@@ -295,7 +309,7 @@ def speed_votes(args: argparse.Namespace) -> tuple[Votes, np.ndarray]:
     worker, anonymous = worker[order], anonymous[order]
     item = rng.permutation(np.arange(n) % n_items)
     truth = rng.integers(0, k, n_items)
-    label = _answers(rng, truth[item], profile[worker], favourite[worker], names, k)
+    label = answer_votes(rng, truth[item], profile[worker], favourite[worker], names, k)
     worker = np.where(anonymous, n_workers, worker)
     votes = Votes(item.astype(np.int64), worker.astype(np.int64), label.astype(np.int64),
                   [str(i) for i in range(n_items)], [str(w) for w in range(n_workers)] + [ANONYMOUS],
@@ -309,7 +323,7 @@ def measure_speed(args: argparse.Namespace) -> dict[str, Any]:
                            "active_volunteers": int((np.bincount(votes.worker) > 0).sum()) - 1}
     calls = {"fit": lambda: fit_skills(votes),
              "consensus": lambda: consensus(votes, method="weighted", retire_confidence=args.confidences[-1],
-                                            min_votes=args.min_votes)}
+                                            min_votes=args.min_votes, retire_count=args.speed_votes // args.speed_items)}
     results = {}
     for name, call in calls.items():
         times = []

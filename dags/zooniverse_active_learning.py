@@ -120,10 +120,10 @@ COMMON = {
         "consensus": optional_choice(list(CONSENSUS_METHODS), empty="the config's", title="Consensus",
                                      description="majority: every vote alike; weighted: by each volunteer's skill "
                                                  f"(Dawid-Skene). {CONFIGS}"),
-        "retire_confidence": Param(None, type=["null", "number"], exclusiveMinimum=0.5, maximum=1,
-                                   title="Retire early at confidence",
+        "retire_confidence": Param(None, type=["null", "number", "string"], title="Retire early at confidence",
                                    description="Retire an uploaded subject once its label is this clear after "
-                                               f"min_votes votes. {CONFIGS}"),
+                                               "min_votes votes: a probability above 0.5, or auto (as sure as a "
+                                               f"majority of the workflow's full count would be). {CONFIGS}"),
         "retire_dry_run": Param(None, type=["null", "boolean"], title="Early retirement: dry run",
                                 description="On: only log which subjects would be retired. Empty: the config's "
                                             "retire_dry_run, which is on unless the config turns it off."),

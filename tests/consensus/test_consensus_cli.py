@@ -76,9 +76,18 @@ def test_weighted_writes_every_subject_and_a_gold_file_adds_known_labels(export,
     assert "3 subjects labelled by weighted consensus from 10 votes" in capsys.readouterr().out
 
 
+def test_auto_confidence_says_what_it_chose(export, tmp_path, capsys) -> None:
+    out = tmp_path / "labels.csv"
+    assert run(str(export), "--workflow-id", "7", "--retire-confidence", "auto", "--retire-count", "4",
+               "--min-votes", "2", "--out", str(out), "--json") == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["retire_rule"].startswith("auto: a majority of 4 votes from this crowd is right")
+    assert 0 < summary["retire_confidence"] <= 1 and read(out)
+
+
 @pytest.mark.parametrize("args, message", [
     (["--workflow-id", "99"], "has no answers to task T0 of workflow 99"),
-    (["--workflow-id", "7", "--retire-confidence", "1.5"], "retire confidence is a probability"),
+    (["--workflow-id", "7", "--retire-confidence", "1.5"], "retire confidence is a probability in (0, 1] or 'auto'"),
     (["--workflow-id", "7", "--gold", "GOLD"], "needs the columns subject_id,label"),
 ])
 def test_bad_input_is_one_line_naming_the_fix(export, tmp_path, capsys, args, message) -> None:

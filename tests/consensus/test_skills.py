@@ -71,3 +71,23 @@ def test_a_million_votes_fit_in_seconds_is_left_to_the_benchmark() -> None:
     crowd = simulate_crowd(items=3000, volunteers=500, votes_per_item=10, seed=9)
     model = fit_skills(crowd.votes)
     assert model.converged and model.iterations < 100
+
+
+@pytest.mark.parametrize("mix", sorted(SKILL_MIXES))
+def test_auto_confidence_is_the_accuracy_a_full_count_majority_reaches(mix) -> None:
+    from zooflow.consensus.table import majority_accuracy
+
+    crowd = simulate_crowd(items=1500, volunteers=200, votes_per_item=9, mix=mix, seed=6)
+    measured = (consensus(crowd.votes, method="majority").replay.label == crowd.truth).mean()
+    model = fit_skills(crowd.votes)
+    assert abs(majority_accuracy(model, crowd.votes, 9) - measured) < 0.03
+    assert majority_accuracy(model, crowd.votes, 3) < majority_accuracy(model, crowd.votes, 9)  # fewer votes, worse
+    auto = consensus(crowd.votes, method="weighted", retire_confidence="auto", min_votes=3, retire_count=9)
+    assert auto.retire_rule.startswith("auto: a majority of 9 votes") and 0.5 < auto.retire_confidence <= 1
+    assert auto.replay.used.sum() < auto.replay.votes.sum()
+
+
+def test_auto_needs_the_weighted_method() -> None:
+    votes = Votes.from_arrays(["i1", "i1"], ["u1", "u2"], ["a", "a"])
+    with pytest.raises(ConfigurationError, match="'auto' needs the weighted method"):
+        consensus(votes, method="majority", retire_confidence="auto")

@@ -54,9 +54,10 @@ def retire_step(store: Storage, project: str, config: RoundConfig, *, project_id
                               "classifications": len(votes), "retired": []}
     if not len(votes):
         return report
-    result = consensus(votes, method=config.consensus, retire_confidence=config.retire_confidence,
-                       min_votes=config.min_votes)
     needed = retirement_count(workflow.raw)
+    result = consensus(votes, method=config.consensus, retire_confidence=config.retire_confidence,
+                       min_votes=config.min_votes, retire_count=needed)
+    report["confidence"], report["rule"] = result.retire_confidence, result.retire_rule
     done = {str(entry["subject_id"]) for entry in state.retired_early()}
     codes = {name: code for code, name in enumerate(votes.items)}
     chosen = [row for row in result.rows() if row["retire"] and row["subject_id"] in subject_pool

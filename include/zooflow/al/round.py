@@ -31,6 +31,7 @@ from zooflow.al.settings import CONSENSUS_METHODS
 from zooflow.al.state import RoundState
 from zooflow.al.weighted import weighted_labels
 from zooflow.config_files import load_mapping
+from zooflow.consensus.table import AUTO
 from zooflow.consensus.votes import COLUMNS as VOTE_COLUMNS
 from zooflow.errors import ConfigurationError
 from zooflow.excerpts import excerpt, listing
@@ -71,7 +72,7 @@ class RoundConfig:
     approve_before_upload: bool = False  # a researcher approves each batch in Airflow before upload
     cadence: str | None = None  # the AL DAG's own schedule (cron or preset), besides export events
     consensus: str = "majority"  # "weighted": volunteer skill (Dawid-Skene) instead of a plain majority
-    retire_confidence: float | None = None  # retire a subject early once its posterior reaches this (weighted)
+    retire_confidence: float | str | None = None  # retire a subject once its posterior reaches this, or "auto"
     retire_dry_run: bool = True  # the retire step only reports what it would retire
 
     def __post_init__(self) -> None:
@@ -89,9 +90,10 @@ class RoundConfig:
             raise ConfigurationError("refill_below counts subjects (0 or more) and explore_fraction is a share in [0, 1]")
         if self.consensus not in CONSENSUS_METHODS:
             raise ConfigurationError(f"consensus must be one of {', '.join(CONSENSUS_METHODS)}, not {self.consensus!r}")
-        if self.retire_confidence is not None and not 0.5 < self.retire_confidence <= 1:
-            raise ConfigurationError(f"retire_confidence is a posterior probability above 0.5 and at most 1, "
-                                     f"not {self.retire_confidence!r}")
+        if self.retire_confidence not in (None, AUTO) and not (
+                isinstance(self.retire_confidence, (int, float)) and 0.5 < self.retire_confidence <= 1):
+            raise ConfigurationError(f"retire_confidence is a posterior probability above 0.5 and at most 1, or "
+                                     f"'auto', not {self.retire_confidence!r}")
         if not isinstance(self.retire_dry_run, bool):
             raise ConfigurationError(f"retire_dry_run is true or false, not {self.retire_dry_run!r}")
         if not isinstance(self.approve_before_upload, bool):

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from zooflow.al.learner import STRATEGIES
+from zooflow.consensus import confidence
 from zooflow.retirement import MODES
 
 
@@ -36,7 +37,8 @@ RUN_SETTINGS = (
     RunSetting("refill_below", int, "start the next round once fewer of the batch's subjects are unretired"),
     RunSetting("explore_fraction", float, "random items added to each batch, as a share of k + m"),
     RunSetting("consensus", str, "how votes become labels", ("majority", "weighted")),
-    RunSetting("retire_confidence", float, "retire a subject early once its label is this clear"),
+    RunSetting("retire_confidence", confidence, "retire a subject early once its label is this clear "
+                                                "(a probability, or auto: as sure as the full count makes a majority)"),
 )
 CONSENSUS_METHODS = next(s.choices for s in RUN_SETTINGS if s.name == "consensus")
 RUN_SETTING_NAMES = tuple(setting.name for setting in RUN_SETTINGS)

@@ -16,6 +16,7 @@ import json
 import time
 from pathlib import Path
 
+from zooflow.consensus import confidence
 from zooflow.errors import ConfigurationError
 
 
@@ -33,8 +34,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       help="weighted: Dawid-Skene volunteer skill (default); majority: the most frequent answer")
     step.add_argument("--gold", type=Path, metavar="GOLD.csv",
                       help="known labels: a CSV with subject_id,label (added to the export's gold-standard rows)")
-    step.add_argument("--retire-confidence", type=float, metavar="P", help="a subject is clear once its confidence reaches P")
-    step.add_argument("--min-votes", type=int, default=1, help="votes a subject needs before it is clear (default 1)")
+    step.add_argument("--retire-confidence", type=confidence, metavar="P",
+                      help="a subject is clear once its confidence reaches P; auto (weighted): once it is as sure as "
+                           "a majority of --retire-count votes would be with this crowd")
+    step.add_argument("--retire-count", type=int, metavar="N",
+                      help="the workflow's retirement count, for --retire-confidence auto (default: the median votes)")
+    step.add_argument("--min-votes", type=int, default=3, help="votes a subject needs before it is clear (default 3)")
     step.add_argument("--out", type=Path, required=True, metavar="LABELS.csv", help="where to write the labels")
     step.add_argument("--json", action="store_true", help="print the summary as JSON")
     step.set_defaults(func=run_consensus)
@@ -66,7 +71,7 @@ def run_consensus(args: argparse.Namespace) -> int:
         raise ConfigurationError(f"{args.export} has no answers to task {args.task} of workflow {args.workflow_id} "
                                  f"(left out: {votes.skipped or 'nothing'}); check --workflow-id and --task")
     result = consensus(votes, method=args.method, gold=gold, retire_confidence=args.retire_confidence,
-                       min_votes=args.min_votes)
+                       min_votes=args.min_votes, retire_count=args.retire_count)
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
@@ -79,7 +84,7 @@ def run_consensus(args: argparse.Namespace) -> int:
     print(f"{summary['subjects']} subjects labelled by {summary['method']} consensus from {summary['votes']} votes "
           f"of {summary['volunteers']} volunteers ({summary['gold_subjects']} with a gold label); labels {summary['labels']}")
     if args.retire_confidence is not None:
-        print(f"{summary['retired_early']} clear at confidence {args.retire_confidence} with at least {args.min_votes} "
+        print(f"{summary['retired_early']} clear at confidence {result.retire_confidence:.4g} with at least {args.min_votes} "
               f"votes; {summary['votes_used']} of {summary['votes']} votes used ({summary['votes_saved_share']:.1%} saved)")
     print(f"Labels: {args.out}")
     return 0

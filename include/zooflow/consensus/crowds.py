@@ -49,7 +49,7 @@ def simulate_crowd(*, items: int = 2000, volunteers: int = 300, votes_per_item: 
     who = np.stack([rng.choice(volunteers, size=per_item, replace=False, p=activity) for _ in range(items)])
     item = np.repeat(np.arange(items), per_item)
     worker = who.ravel()
-    label = _answers(rng, truth[item], profile[worker], favourite[worker], names, classes)
+    label = answer_votes(rng, truth[item], profile[worker], favourite[worker], names, classes)
     anonymous = rng.random(len(item)) < anonymous_share
     order = rng.permutation(len(item))  # the time order: votes on all items interleaved
     worker_names = np.where(anonymous, ANONYMOUS, worker.astype(str))
@@ -60,7 +60,7 @@ def simulate_crowd(*, items: int = 2000, volunteers: int = 300, votes_per_item: 
     return Crowd(votes, item_truth, [by_worker[name] for name in votes.workers])
 
 
-def _answers(rng: np.random.Generator, truth: np.ndarray, profile: np.ndarray, favourite: np.ndarray,
+def answer_votes(rng: np.random.Generator, truth: np.ndarray, profile: np.ndarray, favourite: np.ndarray,
              names: tuple[str, ...], classes: int) -> np.ndarray:
     """Each vote's answer by its volunteer's profile: right with the profile's accuracy, else another
     class at random; a random clicker picks any class; a biased one picks the favourite first."""

@@ -6,6 +6,13 @@ the posterior of the most probable class as the confidence. With ``retire_confid
 votes are replayed in time order (``zooflow.consensus.sequential``) to find how many it took to reach
 that confidence with at least ``min_votes``: the item could have been retired there, and the label is
 the one held at that point. Items with a known (gold) label keep it.
+
+``retire_confidence="auto"`` (weighted only) asks for no number: it retires an item once its posterior
+is as high as the accuracy a plain majority of the workflow's full count of votes would reach with
+this crowd (``majority_accuracy``, from the fitted skills), so early retirement keeps the count rule's
+accuracy whatever the crowd, and spends fewer votes where volunteers are good. The replay uses skills
+fitted on all the votes, later ones included; a live deployment fits on the votes so far, which
+``benchmarks/bench_consensus.py`` measures separately (a few tenths of a point).
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from zooflow.consensus.votes import Votes
 from zooflow.errors import ConfigurationError
 
 METHODS = ("majority", "weighted")
+AUTO = "auto"  # the retire confidence that matches a full-count majority's accuracy
 COLUMNS = ("subject_id", "label", "confidence", "votes", "votes_used", "retire", "gold")
 
 
@@ -32,9 +40,10 @@ class Consensus:
     votes: Votes
     replay: Replay
     model: SkillModel | None
-    retire_confidence: float | None
+    retire_confidence: float | None  # the threshold used (the estimate, for "auto")
     min_votes: int
     gold: dict[str, str]
+    retire_rule: str | None = None  # how the threshold was chosen, for "auto"
 
     def rows(self) -> list[dict[str, Any]]:
         """One row per item with votes, in item order: the ``COLUMNS`` of ``LABELS.csv``."""
@@ -64,7 +73,7 @@ class Consensus:
             "method": self.method, "subjects": len(rows), "votes": votes_all, "votes_used": votes_used,
             "votes_saved_share": round(1 - votes_used / votes_all, 4) if votes_all else 0.0,
             "volunteers": len(self.votes.workers), "labels": dict(sorted(labels.items())),
-            "retire_confidence": self.retire_confidence, "min_votes": self.min_votes,
+            "retire_confidence": self.retire_confidence, "retire_rule": self.retire_rule, "min_votes": self.min_votes,
             "retired_early": sum(r["retire"] for r in rows), "gold_subjects": sum(r["gold"] for r in rows),
             "skipped": dict(self.votes.skipped),
         }
@@ -84,20 +93,48 @@ class Consensus:
 
 
 def consensus(votes: Votes, *, method: str = "weighted", gold: dict[str, str] | None = None,
-              retire_confidence: float | None = None, min_votes: int = 1, prior_strength: float = 5.0) -> Consensus:
-    """Labels for ``votes`` by ``method``; ``gold`` adds known labels to the export's gold-standard ones."""
+              retire_confidence: float | str | None = None, min_votes: int = 1, prior_strength: float = 5.0,
+              retire_count: int | None = None) -> Consensus:
+    """Labels for ``votes`` by ``method``; ``gold`` adds known labels to the export's gold-standard ones.
+
+    :param retire_confidence: a probability, or ``"auto"`` (weighted only): the accuracy a majority of
+        ``retire_count`` votes (default: the median votes per item) would reach with this crowd.
+    """
     if method not in METHODS:
         raise ConfigurationError(f"unknown consensus method {method!r}; use one of {', '.join(METHODS)}")
-    if retire_confidence is not None and not 0 < retire_confidence <= 1:
-        raise ConfigurationError(f"retire confidence is a probability in (0, 1], not {retire_confidence}")
+    auto = retire_confidence == AUTO
+    if auto and method != "weighted":
+        raise ConfigurationError("retire confidence 'auto' needs the weighted method (the volunteers' skills)")
+    if retire_confidence is not None and not auto and not (
+            isinstance(retire_confidence, (int, float)) and 0 < retire_confidence <= 1):
+        raise ConfigurationError(f"retire confidence is a probability in (0, 1] or 'auto', not {retire_confidence!r}")
     if min_votes < 1:
         raise ConfigurationError(f"min_votes must be at least 1, not {min_votes}")
     known = {**votes.gold, **(gold or {})}
     k = len(votes.classes)
+    rule = None
     if method == "majority":
         model, evidence, score = None, np.eye(k)[votes.label], vote_shares
     else:
         model = fit_skills(votes, gold=known, prior_strength=prior_strength)
         evidence, score = model.evidence(votes), softmax_from(np.log(model.class_prior))
+        if auto:
+            count = retire_count or max(int(np.median(votes.counts()[votes.counts() > 0])), 1)
+            retire_confidence = majority_accuracy(model, votes, count)
+            rule = f"auto: a majority of {count} votes from this crowd is right {retire_confidence:.4f} of the time"
     played = replay(votes.item, evidence, score, len(votes.items), confidence=retire_confidence, min_votes=min_votes)
-    return Consensus(method, votes, played, model, retire_confidence, min_votes, known)
+    return Consensus(method, votes, played, model, retire_confidence, min_votes, known, rule)
+
+
+def majority_accuracy(model: SkillModel, votes: Votes, count: int, *, samples: int = 20_000, seed: int = 0) -> float:
+    """How often a plain majority of ``count`` votes is right with this crowd: items drawn from the
+    class prior, their voters drawn as often as each voted, answers from the voters' fitted confusion
+    rows, ties broken at random. The accuracy the workflow's count rule buys, by simulation."""
+    rng = np.random.default_rng(seed)
+    k = len(votes.classes)
+    truth = rng.choice(k, size=samples, p=model.class_prior / model.class_prior.sum())
+    voters = votes.worker[rng.integers(0, len(votes.worker), size=(samples, count))]
+    rows = np.cumsum(model.confusion[voters, truth[:, None], :], axis=2)
+    answers = (rows < rng.random((samples, count, 1)) * rows[..., -1:]).sum(axis=2).clip(max=k - 1)
+    tally = np.stack([(answers == c).sum(axis=1) for c in range(k)], axis=1) + rng.random((samples, k)) * 0.5
+    return float((tally.argmax(axis=1) == truth).mean())
