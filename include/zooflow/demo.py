@@ -13,6 +13,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import yaml
+
 from zooflow.airflow_env import airflow_env
 from zooflow.al.state import RoundState
 from zooflow.classifications.store import ClassificationStore
@@ -20,6 +22,7 @@ from zooflow.dev.airflow import airflow_executable
 from zooflow.dev.processes import log_tail
 from zooflow.errors import ZooflowError
 from zooflow.exports.slicing import SliceReport
+from zooflow.files import atomic_write_bytes
 from zooflow.panoptes import connect
 from zooflow.paths import DataRoot
 from zooflow.projects import format_report
@@ -77,7 +80,9 @@ def run(args: argparse.Namespace) -> int:
     data_root = workdir / "data"
 
     print("== zooflow demo: the labelling loop against a local Panoptes sandbox ==")
-    with SandboxProcess(workdir / "sandbox", seed="demo", settings={"export_delay": 2},
+    # volunteers of differing skill, and the owner's gold-standard answers on some subjects, as on a real project
+    settings = {"export_delay": 2, "volunteer_skills": "mixed", "gold_standard_fraction": 0.1}
+    with SandboxProcess(workdir / "sandbox", seed="demo", settings=settings,
                         log_path=logs / "sandbox.log") as sandbox:
         print(f"[1/6] sandbox Panoptes at {sandbox.endpoint} (log {logs / 'sandbox.log'})")
         panoptes = demo_user_config(sandbox.endpoint)
@@ -85,8 +90,8 @@ def run(args: argparse.Namespace) -> int:
             subjects = add_demo_subjects(DEMO_SUBJECTS)
         classified = sandbox.admin.run_volunteers(DEMO_CLASSIFICATIONS, seed=1)
         sandbox.admin.settle()
-        print(f"      uploaded {len(subjects)} subjects; simulated volunteers made {classified} classifications; "
-              "the sandbox clock moves on until Panoptes' counter jobs have caught up")
+        print(f"      uploaded {len(subjects)} subjects; simulated volunteers (careful, middling, random and biased ones) "
+              f"made {classified} classifications; the sandbox clock moves on until Panoptes' counter jobs have caught up")
         env = airflow_env(
             airflow_home=workdir / "airflow",
             dags_folder=dags_folder,
@@ -118,6 +123,9 @@ def run(args: argparse.Namespace) -> int:
 
         with connect(panoptes):
             digits = set_up_digits_learning(workdir / "al", sandbox.admin, k=20, m=2)
+        # labels weighted by each volunteer's skill (Dawid-Skene); the round report plots the skills
+        settings_file = yaml.safe_load(digits.config.read_text()) | {"consensus": "weighted"}
+        atomic_write_bytes(digits.config, yaml.safe_dump(settings_file).encode())
         # The form takes a config file by name from the config folder; left empty it is $ZOOFLOW_AL_CONFIG.
         step.env["ZOOFLOW_AL_CONFIG"] = str(digits.config)
         al_conf = json.dumps({"project": seed.DEMO_PROJECT_SLUG, "poll_seconds": 1})
@@ -134,8 +142,8 @@ def run(args: argparse.Namespace) -> int:
         second = state.completed()[-1]
         stored = ClassificationStore.at(root, seed.DEMO_PROJECT_SLUG, digits.workflow_id).state()
         print(f"[6/6] active learning, round 2: {_round_line(second)}")
-        print(f"      its labels: the {stored.total} classifications pulled from Panoptes as they arrived "
-              "(no export waited for)")
+        print(f"      its labels: the {stored.total} classifications pulled from Panoptes as they arrived (no export "
+              "waited for), weighted by each volunteer's estimated skill")
         print(f"      round report (learning curve, class balance, confusion matrix, the uploaded images): "
               f"{_latest_page(root, 'al-round-report')}")
     print(f"Sandbox stopped; nothing left running. Outputs are under {data_root}")
