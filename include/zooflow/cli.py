@@ -19,6 +19,7 @@ COMMAND_GROUPS = (
     "zooflow.demo",
     "zooflow.exports.cli",
     "zooflow.project_cli",
+    "zooflow.projects_file.cli",
     "zooflow.sandbox.cli",
     "zooflow.subjects.cli",
     "zooflow.up",
