@@ -25,6 +25,7 @@ security code is imported when a request arrives.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -117,6 +118,17 @@ def _data_root() -> tuple[DataRoot | None, str]:
         return None, display_root(setting)
 
 
+def _configured_projects() -> list[str]:
+    """The projects the deployment schedules (its projects file, or ``ZOOFLOW_PROJECT``): listed on the
+    page before they have written anything."""
+    from airflow.configuration import conf
+
+    from zooflow.projects_file import deployment_projects
+
+    projects = deployment_projects(Path(conf.get("core", "dags_folder")))
+    return [entry.project for entry in projects.entries] if projects else []
+
+
 def _file_href(request: Request) -> Any:
     prefix = request.scope.get("root_path", "").rstrip("/")
     return lambda path: f"{prefix}/files/{quote(path)}"
@@ -131,7 +143,7 @@ def page(request: Request, user: Any = Depends(_zooflow_reader)) -> HTMLResponse
     root, label = _data_root()
     if root is None:
         return _no_local_root(label)
-    catalog = build_catalog(root)
+    catalog = build_catalog(root, expected=_configured_projects())
     failed = render_failed_runs(recent_failed_runs(_readable(user, FAILURE_DAGS)), catalog.generated_at)
     return HTMLResponse(render_catalog(catalog, _file_href(request), data_root_label=label, first=failed),
                         headers={"Cache-Control": "no-store"})

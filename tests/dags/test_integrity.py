@@ -7,13 +7,18 @@ from pathlib import Path
 import pytest
 from airflow.dag_processing.dagbag import DagBag
 
+from support.projects_files import write_projects
+
 DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
 DAG_FILES = sorted(p.name for p in DAGS_FOLDER.glob("*.py") if not p.name.startswith("_"))
 
 
 @pytest.fixture(scope="module")
-def dagbag() -> DagBag:
-    return DagBag(dag_folder=str(DAGS_FOLDER))
+def dagbag(tmp_path_factory) -> DagBag:
+    """Every DAG file, with a projects file so ``zooniverse_projects.py`` makes its DAGs too."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ZOOFLOW_PROJECTS", str(write_projects(tmp_path_factory.mktemp("projects"))))
+        return DagBag(dag_folder=str(DAGS_FOLDER))
 
 
 def test_dag_files_import_without_errors(dagbag: DagBag) -> None:

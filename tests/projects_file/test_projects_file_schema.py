@@ -7,7 +7,6 @@ import re
 import subprocess
 import sys
 import textwrap
-import time
 from importlib import resources
 
 import pytest
@@ -86,15 +85,11 @@ def write_ten(folder):
     return path
 
 
-def test_loading_ten_entries_takes_well_under_50_ms(tmp_path) -> None:
-    path = write_ten(tmp_path)
-    assert len(load_projects(path).entries) == 10  # first load: the validator is built once per process
-    timings = []
-    for _ in range(5):
-        start = time.perf_counter()
-        load_projects(path)
-        timings.append(time.perf_counter() - start)
-    assert min(timings) < 0.025, timings  # about 10 ms here, mostly YAML
+def test_ten_entries_load_each_with_its_dags(tmp_path) -> None:
+    """Parse time is measured in the issue's note, not asserted here (no timed tests)."""
+    projects = load_projects(write_ten(tmp_path))
+    assert len(projects.entries) == 10 and not projects.errors
+    assert len(projects.dag_ids) == 20
 
 
 def test_checking_a_file_imports_nothing_heavy(tmp_path) -> None:

@@ -266,3 +266,12 @@ def test_ages_and_sizes_read_the_way_people_say_them() -> None:
         "ahead of this machine's clock"]
     assert [format_size(n) for n in (None, 999, 1000, 1_234_567, 3_000_000_000)] == ["n/a", "999 B", "1.0 kB", "1.2 MB", "3.0 GB"]
 
+
+
+def test_projects_the_deployment_schedules_are_listed_before_they_write_anything(tmp_path) -> None:
+    root = DataRoot(tmp_path)
+    catalog = build_catalog(root, expected=["lab/penguins", "lab/craters"])
+    assert [(p.name, p.folder) for p in catalog.projects] == [("lab/craters", "lab__craters"),
+                                                              ("lab/penguins", "lab__penguins")]
+    page = render_catalog(catalog, lambda path: path, data_root_label=str(tmp_path))
+    assert "lab/penguins" in page and "lab/craters" in page

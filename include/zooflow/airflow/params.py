@@ -36,9 +36,8 @@ def as_bool(value: Any) -> bool:
     raise ValueError(f"{value!r} is not a boolean (true or false)")
 
 
-def conn_id_param() -> Param:
-    return Param("zooniverse_default", type="string", title="Connection id",
-                 description="An Airflow connection of type Zooniverse.")
+def conn_id_param(default: str = "zooniverse_default") -> Param:
+    return Param(default, type="string", title="Connection id", description="An Airflow connection of type Zooniverse.")
 
 
 def dry_run_param(what_it_does: str) -> Param:
@@ -54,6 +53,22 @@ def admin_dag(*, retry_delay: timedelta = timedelta(seconds=20), **params: Param
         "schedule": None,
         "catchup": False,
         "tags": ["zooniverse", "admin"],
+        "render_template_as_native_obj": True,
+        "default_args": {"owner": "zooflow", "retries": 2, "retry_delay": retry_delay},
+        "params": params,
+    }
+
+
+def pipeline_dag(*, kind: str, tags: tuple[str, ...], doc_md: str, description: str | None, retry_delay: timedelta,
+                 params: dict[str, Param]) -> dict[str, Any]:
+    """The ``@dag`` settings the exports and AL DAGs share, besides id and schedule: one run at a time, no
+    catch-up, tagged with their ``kind`` (and the project), two retries, native rendering of the form."""
+    return {
+        "catchup": False,
+        "max_active_runs": 1,
+        "tags": ["zooniverse", kind, *tags],
+        "doc_md": doc_md,
+        "description": description,
         "render_template_as_native_obj": True,
         "default_args": {"owner": "zooflow", "retries": 2, "retry_delay": retry_delay},
         "params": params,
@@ -79,9 +94,9 @@ def from_form(params: dict[str, Param]) -> dict[str, str]:
     return {"zooniverse_conn_id" if name == "conn_id" else name: "{{ params.%s }}" % name for name in params}
 
 
-def optional_choice(choices: list[str], *, empty: str, **kwargs: Any) -> Param:
+def optional_choice(choices: list[str], *, empty: str, default: str | None = None, **kwargs: Any) -> Param:
     """A drop-down whose empty choice reads ``empty`` (Airflow shows a bare None as "null")."""
-    return Param(None, type=["null", "string"], enum=[None, *choices], values_display={"null": empty}, **kwargs)
+    return Param(default, type=["null", "string"], enum=[None, *choices], values_display={"null": empty}, **kwargs)
 
 
 def config_file_param(kind: ConfigKind, dags_folder: Path, *, empty: str, **kwargs: Any) -> Param:
@@ -102,15 +117,16 @@ def form_file(task: BaseOperator, name: str | None, kind: ConfigKind) -> Path | 
     return resolve_config(name, kind, dags_folder=Path(task.dag.fileloc).parent)
 
 
-def common_params(*, wait_minutes: float) -> dict[str, Param]:
+def common_params(*, wait_minutes: float, project: str = DEFAULT_PROJECT,
+                  conn_id: str = "zooniverse_default") -> dict[str, Param]:
     """The project, the connection, and how long and how often a wait on Panoptes looks."""
     return {
-        "project": Param(DEFAULT_PROJECT, type="string", title="Project",
+        "project": Param(project, type="string", title="Project",
                          description="Slug (owner/name, as in the project's URL) or numeric id."),
         "wait_timeout_minutes": Param(wait_minutes, type="number", exclusiveMinimum=0, maximum=7 * 24 * 60,
                                       title="Give up waiting after (minutes)"),
         "poll_seconds": Param(60, type="integer", minimum=1, maximum=3600, title="Look again every (seconds)"),
-        "conn_id": conn_id_param(),
+        "conn_id": conn_id_param(conn_id),
     }
 
 

@@ -9,6 +9,7 @@ file must not hide the rest, so a record that cannot be read is left out, not ra
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -294,8 +295,9 @@ def round_line(entry: RoundEntry) -> str:
             f"trained on {entry.labelled} labels, held-out accuracy {score_text(entry.accuracy)}")
 
 
-def build_catalog(root: DataRoot, *, now: datetime | None = None) -> Catalog:
-    """Everything under ``root/projects``: each project's exports, rounds, reports and run summaries."""
+def build_catalog(root: DataRoot, *, now: datetime | None = None, expected: Sequence[str] = ()) -> Catalog:
+    """Everything under ``root/projects``: each project's exports, rounds, reports and run summaries; and
+    each ``expected`` project (the projects file's) that has written nothing yet, listed empty."""
     now = now_utc(now)
     projects = []
     base = root.root / "projects"
@@ -311,7 +313,14 @@ def build_catalog(root: DataRoot, *, now: datetime | None = None) -> Catalog:
             name=name, folder=folder.name, exports=tuple(exports), rounds=tuple(rounds), learning_curves=tuple(curves),
             reports=tuple(reports), runs=tuple(project.runs(name, reports, rounds, exports)),
         ))
-    return Catalog(root=root.root, generated_at=now, projects=tuple(projects))
+    listed = {project.folder for project in projects}
+    for name in expected:
+        folder = root.project_dir(name).name
+        if folder not in listed:
+            listed.add(folder)
+            projects.append(ProjectCatalog(name=name, folder=folder, exports=(), rounds=(), learning_curves=(),
+                                           reports=(), runs=()))
+    return Catalog(root=root.root, generated_at=now, projects=tuple(sorted(projects, key=lambda p: p.folder)))
 
 
 def run_summary(root: DataRoot, dag_id: str, run_id: str, *, now: datetime | None = None) -> RunSummary:

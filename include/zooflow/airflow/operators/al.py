@@ -31,24 +31,29 @@ from zooflow.projects import find_project, project_workflow
 
 
 class RoundSettingsMixin:
-    """The round's settings as a task reads them: the AL config file the form chose (else
-    ``$ZOOFLOW_AL_CONFIG``) with the form's values on top."""
+    """The round's settings as a task reads them: the AL config file the projects file names
+    (``config_path``), else the one the form chose (else ``$ZOOFLOW_AL_CONFIG``), with the form's
+    values on top."""
 
     config: str | None
+    config_path: str | None
     overrides: dict[str, Any] | None
 
     def round_config(self) -> RoundConfig:
-        return RoundConfig.load(form_file(self, self.config, AL_CONFIG), run_overrides(self.overrides))
+        path = self.config_path or form_file(self, self.config, AL_CONFIG)
+        return RoundConfig.load(path, run_overrides(self.overrides))
 
 
 class _RoundOperator(PanoptesHookMixin, RoundSettingsMixin, BaseOperator):
     template_fields: Sequence[str] = ("project", "config", "overrides", "zooniverse_conn_id")
 
     def __init__(self, *, project: str, config: str | None, overrides: dict[str, Any] | None = None,
-                 zooniverse_conn_id: str = PanoptesHook.default_conn_name, **kwargs: Any) -> None:
+                 config_path: str | None = None, zooniverse_conn_id: str = PanoptesHook.default_conn_name,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.project = project
         self.config = config
+        self.config_path = config_path
         self.overrides = overrides
         self.zooniverse_conn_id = zooniverse_conn_id
 

@@ -33,6 +33,7 @@ class BatchApprovalOperator(RoundSettingsMixin, ApprovalOperator):
 
     :param project: the project's slug or id (names its folder under the data root).
     :param config: the AL config file the form chose (empty: ``$ZOOFLOW_AL_CONFIG``).
+    :param config_path: the AL config the projects file names, instead of the form's.
     :param overrides: the form's settings on top of the config.
     :param selection: the select task's XCom.
     :param dry_run: a dry run uploads nothing, so it asks nobody.
@@ -43,11 +44,13 @@ class BatchApprovalOperator(RoundSettingsMixin, ApprovalOperator):
     ui_color = "#fdf1d6"
 
     def __init__(self, *, project: str, config: str | None, selection: dict[str, Any] | Any,
-                 overrides: dict[str, Any] | None = None, dry_run: bool | str = False, **kwargs: Any) -> None:
+                 overrides: dict[str, Any] | None = None, config_path: str | None = None, dry_run: bool | str = False,
+                 **kwargs: Any) -> None:
         kwargs.setdefault("subject", "Upload the chosen active-learning batch?")
         super().__init__(**kwargs)
         self.project = project
         self.config = config
+        self.config_path = config_path
         self.overrides = overrides
         self.selection = selection
         self.dry_run = dry_run

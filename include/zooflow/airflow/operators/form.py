@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException
 
 from zooflow.airflow.errors import fail_fast_on_bad_config
 from zooflow.airflow.params import form_file
@@ -39,3 +40,21 @@ class CheckSliceFormOperator(BaseOperator):
         window = f"{spec.since or 'the start'} to {spec.until or 'now'}" if spec.since or spec.until else "none asked for"
         self.log.info("The form's slice settings are valid (spec file: %s; created_at window: %s)",
                       self.spec_file or "none", window)
+
+
+class ProjectsFileErrorOperator(BaseOperator):
+    """Stands for the tasks of a projects-file entry that could not be read: fails, without retries,
+    with what is wrong and how to fix it.
+
+    :param message: the entry's error (file, entry, key, fix).
+    """
+
+    ui_color = "#f6d5d5"
+
+    def __init__(self, *, message: str, **kwargs: Any) -> None:
+        kwargs["retries"] = 0
+        super().__init__(**kwargs)
+        self.message = message
+
+    def execute(self, context: Any) -> None:
+        raise AirflowFailException(self.message)

@@ -1,0 +1,1 @@
+"""DAG builders: the exports and active-learning DAGs, made for a project entry or for ad hoc runs."""
