@@ -15,11 +15,12 @@ from typing import Any
 
 import pandas as pd
 import yaml
-from panoptes_client import Project, Subject, SubjectSet, Workflow
+from panoptes_client import Panoptes, Project, Subject, SubjectSet, Workflow
 
 from zooflow.al.demo_data import write_digits_pool
 from zooflow.files import atomic_write_bytes
 from zooflow.panoptes import PanoptesConfig
+from zooflow.projects import ensure_project
 from zooflow.sandbox import seed
 from zooflow.sandbox.admin import SandboxAdmin
 from zooflow.workflows import ensure_question_workflow
@@ -41,6 +42,36 @@ def add_demo_subjects(count: int, *, start: int = 0) -> list[Subject]:
         subjects.append(subject)
     subject_set.add(subjects)
     return subjects
+
+
+SECOND_PROJECT = "Penguin Demo"  # a team has more than one project: the second one make up and the demo show
+PENGUIN_ANSWERS = ("Penguins", "No penguins")
+
+
+def add_second_demo_project(count: int) -> tuple[str, int]:
+    """The demo team's second project, created once: a question workflow retiring subjects after 3
+    classifications and ``count`` subjects in its first set, each knowing its true answer. Returns the
+    project's slug and the workflow's id. Call it inside ``connect`` as the demo user."""
+    project, _ = ensure_project(Panoptes.client().username, SECOND_PROJECT,
+                                "Sandbox project: are there penguins in the picture?", private=True)
+    workflow, created = ensure_question_workflow(project, "Penguin count", "Are there penguins in this picture?",
+                                                 PENGUIN_ANSWERS, retirement_count=3)
+    if created:
+        subject_set = SubjectSet()
+        subject_set.links.project = project
+        subject_set.display_name = "penguins-batch-0"
+        subject_set.save()
+        subjects = []
+        for i in range(count):
+            subject = Subject()
+            subject.links.project = project
+            subject.add_location({"image/png": f"https://example.org/penguins/{i}.png"})
+            subject.metadata.update({"filename": f"penguins-{i}.png", "#truth": PENGUIN_ANSWERS[i % 2]})
+            subject.save()
+            subjects.append(subject)
+        subject_set.add(subjects)
+        workflow.add_subject_sets(subject_set)
+    return project.slug, int(workflow.id)
 
 
 def demo_workflow_id() -> int:
