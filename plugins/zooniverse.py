@@ -118,15 +118,19 @@ def _data_root() -> tuple[DataRoot | None, str]:
         return None, display_root(setting)
 
 
-def _configured_projects() -> list[str]:
-    """The projects the deployment schedules (its projects file, or ``ZOOFLOW_PROJECT``): listed on the
-    page before they have written anything."""
+def _deployment() -> tuple[list[str], dict[tuple[str | None, str, str | None], str]]:
+    """The projects the deployment schedules (its projects file, or ``ZOOFLOW_PROJECT``), listed on the
+    page before they have written anything, and the DAG each project's runs belong to."""
     from airflow.configuration import conf
 
+    from zooflow.catalog import AL_DAG, EXPORT_REPORT, report_dag
     from zooflow.projects_file import deployment_projects
 
     projects = deployment_projects(Path(conf.get("core", "dags_folder")))
-    return [entry.project for entry in projects.entries] if projects else []
+    entries = projects.entries if projects else ()
+    dags = {(report_dag(EXPORT_REPORT), e.project, None): e.dag_id for e in entries}
+    dags |= {(AL_DAG, e.project, str(al.workflow_id)): al.dag_id for e in entries for al in e.active_learning}
+    return [e.project for e in entries], dags
 
 
 def _file_href(request: Request) -> Any:
@@ -143,8 +147,10 @@ def page(request: Request, user: Any = Depends(_zooflow_reader)) -> HTMLResponse
     root, label = _data_root()
     if root is None:
         return _no_local_root(label)
-    catalog = build_catalog(root, expected=_configured_projects())
-    failed = render_failed_runs(recent_failed_runs(_readable(user, FAILURE_DAGS)), catalog.generated_at)
+    expected, dags = _deployment()
+    catalog = build_catalog(root, expected=expected, dags=dags)
+    watched = tuple(dict.fromkeys((*FAILURE_DAGS, *dags.values())))  # the projects' own DAGs fail here too
+    failed = render_failed_runs(recent_failed_runs(_readable(user, watched)), catalog.generated_at)
     return HTMLResponse(render_catalog(catalog, _file_href(request), data_root_label=label, first=failed),
                         headers={"Cache-Control": "no-store"})
 

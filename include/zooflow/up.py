@@ -246,7 +246,8 @@ def _airflow_env(layout: Layout, dags_folder: Path, plugins_folder: Path, endpoi
         plugins_folder=plugins_folder,
         panoptes=demo_user_config(endpoint),
         extra={
-            "ZOOFLOW_PROJECT": seed.DEMO_PROJECT_SLUG,
+            "ZOOFLOW_PROJECTS": str(layout.projects_file),  # the team's two projects, each with its own DAGs
+            "ZOOFLOW_PROJECT": seed.DEMO_PROJECT_SLUG,  # the ad hoc DAGs' form defaults
             "ZOOFLOW_AL_CONFIG": str(layout.al_config),
             INSTANCE_ENV: layout.marker,
             "AIRFLOW__CORE__AUTH_MANAGER": SIMPLE_AUTH_MANAGER,

@@ -34,6 +34,7 @@ import requests
 
 from support.debian import ensure_debian_packages
 from zooflow.dev.processes import free_port
+from zooflow.projects_file import al_dag_id, exports_dag_id
 
 pytestmark = [pytest.mark.ui, pytest.mark.slow, pytest.mark.timeout(1500)]
 
@@ -48,6 +49,7 @@ VIEWPORT = {"width": 1400, "height": 900}
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SERVICES = {"sandbox", "api-server", "scheduler", "dag-processor", "triggerer"}
+SLUG = "zooflow/glitch-demo"
 PROJECT_FOLDER = "zooflow__glitch-demo"
 # The demo account's password, as a word on its own ("zooflow-sandbox-app" is a client id, not a secret).
 PANOPTES_PASSWORD = re.compile(r"zooflow-sandbox(?![\w-])")
@@ -57,11 +59,14 @@ def zooflow(*args: str, env: dict[str, str], timeout: float = 900) -> subprocess
     return subprocess.run([ZOOFLOW, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
 
 
-def dag_ids_in_repo() -> set[str]:
-    """What Airflow itself finds in dags/, so the UI is checked against the files, not against a list here."""
+def dag_ids_in_repo(projects_file: Path) -> set[str]:
+    """What Airflow itself finds in dags/ with up's projects file, so the UI is checked against the files,
+    not against a list here."""
     from airflow.dag_processing.dagbag import DagBag
 
-    bag = DagBag(dag_folder=str(DAGS_FOLDER))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ZOOFLOW_PROJECTS", str(projects_file))
+        bag = DagBag(dag_folder=str(DAGS_FOLDER))
     assert bag.import_errors == {}
     return set(bag.dags)
 
@@ -120,6 +125,15 @@ class Instance:
     @property
     def data(self) -> Path:
         return self.state / "data" / "projects" / PROJECT_FOLDER
+
+    @property
+    def exports_dag(self) -> str:
+        """The demo project's exports DAG, made from up's projects file."""
+        return exports_dag_id(SLUG)
+
+    @property
+    def al_dag(self) -> str:
+        return al_dag_id(SLUG, json.loads((self.state / "sandbox-populated.json").read_text())["al_workflow_id"])
 
     def api(self) -> requests.Session:
         session = requests.Session()
@@ -184,8 +198,8 @@ def test_up_prints_the_address_and_password_and_ran_the_demo(instance: Instance)
     assert f"zooflow down --state-dir {state}" in instance.stdout
     assert f"Zooniverse page: {instance.url}/plugin/zooniverse" in instance.stdout
     demo = json.loads((state / "demo-runs.json").read_text())["runs"]
-    assert [(run["dag_id"], run["state"]) for run in demo] == [("zooniverse_exports", "success"),
-                                                                ("zooniverse_active_learning", "success")]
+    assert [(run["dag_id"], run["state"]) for run in demo] == [(instance.exports_dag, "success"),
+                                                                (instance.al_dag, "success")]
     for run in demo:
         assert f"demo run:  {run['dag_id']} {run['run_id']}: success" in instance.stdout
 
@@ -198,10 +212,10 @@ def test_up_prints_the_address_and_password_and_ran_the_demo(instance: Instance)
     assert json.loads((state / "up.json").read_text())["processes"] == instance.records
 
     api = instance.api()
-    for dag_id in ("zooniverse_exports", "zooniverse_active_learning"):
+    for dag_id in (instance.exports_dag, instance.al_dag):
         assert api.get(f"{instance.url}/api/v2/dags/{dag_id}", timeout=30).json()["is_paused"], \
             f"{dag_id} was left switched on after the demo runs"
-    runs = api.get(f"{instance.url}/api/v2/dags/zooniverse_exports/dagRuns", timeout=30).json()["dag_runs"]
+    runs = api.get(f"{instance.url}/api/v2/dags/{instance.exports_dag}/dagRuns", timeout=30).json()["dag_runs"]
     assert [r["dag_run_id"] for r in runs] == [demo[0]["run_id"]], "switching the DAG on started a daily run too"
 
 
@@ -248,7 +262,8 @@ def test_the_connection_check_reaches_the_sandbox(instance: Instance) -> None:
 
 
 def test_the_dag_list_shows_every_dag(instance: Instance, browser) -> None:
-    expected = dag_ids_in_repo()
+    expected = dag_ids_in_repo(instance.state / "projects.yaml")
+    assert {instance.exports_dag, instance.al_dag, exports_dag_id("zooflow/penguin-demo")} <= expected
     page = browser
     page.goto(f"{instance.url}/dags")
     page.get_by_role("button", name="Show table view").click()
@@ -284,7 +299,8 @@ def test_the_zooniverse_page_lists_the_demo_export_and_round(instance: Instance,
     assert round_row.get_attribute("data-state") == "uploaded"
     assert str(rounds[0]["set_id"]) in round_row.inner_text() and rounds[0]["set_name"] in round_row.inner_text()
     assert "round report" in round_row.get_by_role("link").all_inner_texts()
-    assert frame.locator('tr.run[data-dag="zooniverse_exports"]').count() == 1
+    assert frame.locator(f'tr.run[data-dag="{instance.exports_dag}"]').count() == 1
+    assert "zooflow/penguin-demo" in frame.locator("body").inner_text()  # the team's second project, listed
 
     # The iframe scrolls on its own: make the window as tall as the page so the screenshot shows all of it.
     height = frame.locator("body").evaluate("body => body.ownerDocument.documentElement.scrollHeight")
@@ -412,13 +428,13 @@ def test_each_dag_run_has_a_zooniverse_tab_with_its_summary(instance: Instance, 
     workflow = next((instance.data / "al").glob("workflow-*"))
     state = json.loads((workflow / "state.json").read_text())["rounds"][0]
     accuracy = state["metrics"]["accuracy"]
-    summary = run_summary(page, instance, "zooniverse_active_learning", demo["zooniverse_active_learning"])
+    summary = run_summary(page, instance, instance.al_dag, demo[instance.al_dag])
     assert summary == [
         f"{workflow.name.replace('-', ' ')} round 1: {len(state['picked'])} items uploaded to subject set "
         f"{state['set_id']} ({state['set_name']}); trained on {state['labelled']} labels, held-out accuracy "
         f"{'n/a' if accuracy is None else format(accuracy, '.2f')}"]
 
-    texts = run_summary(page, instance, "zooniverse_exports", demo["zooniverse_exports"])
+    texts = run_summary(page, instance, instance.exports_dag, demo[instance.exports_dag])
     assert [text.split(" export ")[0] for text in texts] == ["classifications", "subjects"], texts
 
 

@@ -9,7 +9,7 @@ file must not hide the rest, so a record that cannot be read is left out, not ra
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -57,10 +57,12 @@ def _mtime(path: Path) -> datetime:
 class _Project:
     """One project folder being read; collects what the listing and the run summaries need."""
 
-    def __init__(self, root: DataRoot, folder: Path, now: datetime) -> None:
+    def __init__(self, root: DataRoot, folder: Path, now: datetime,
+                 dags: Mapping[tuple[str | None, str, str | None], str]) -> None:
         self.root = root
         self.folder = folder
         self.now = now
+        self.dags = dags
         self.reports_dir = folder / "reports"
         self.run_ids: dict[str, str] = {}  # safe name -> run id as Airflow shows it, from the records that keep it
 
@@ -232,7 +234,8 @@ class _Project:
         for report in sorted(reports, key=lambda r: (r.kind != EXPORT_REPORT, r.kind)):
             if report.kind == ROUND_REPORT:
                 continue  # named by round, not by run: attached to the round's runs below
-            item = entry(report_dag(report.kind), report.name)
+            generic = report_dag(report.kind)
+            item = entry(self.dags.get((generic, name, None), generic), report.name)
             lines = self.report_lines(report, by_file)
             item["lines" if lines else "generic"].extend(lines or [f"{report_title(report.kind)} written"])
             item["links"].extend(link for link in (report.html, report.json) if link)
@@ -240,7 +243,7 @@ class _Project:
         for number in rounds:
             for run_id in number.run_ids:
                 self.run_ids.setdefault(safe_name(run_id), run_id)
-                item = entry(AL_DAG, safe_name(run_id))
+                item = entry(self.dags.get((AL_DAG, name, str(number.workflow_id)), AL_DAG), safe_name(run_id))
                 item["lines"].append(round_line(number))
                 item["links"].extend(number.reports)
                 touch(item, number.uploaded_at or number.selected_at)
@@ -295,14 +298,18 @@ def round_line(entry: RoundEntry) -> str:
             f"trained on {entry.labelled} labels, held-out accuracy {score_text(entry.accuracy)}")
 
 
-def build_catalog(root: DataRoot, *, now: datetime | None = None, expected: Sequence[str] = ()) -> Catalog:
+def build_catalog(root: DataRoot, *, now: datetime | None = None, expected: Sequence[str] = (),
+                  dags: Mapping[tuple[str | None, str, str | None], str] | None = None) -> Catalog:
     """Everything under ``root/projects``: each project's exports, rounds, reports and run summaries; and
-    each ``expected`` project (the projects file's) that has written nothing yet, listed empty."""
+    each ``expected`` project (the projects file's) that has written nothing yet, listed empty.
+
+    ``dags`` names the DAG of a project's runs where a projects file gives it its own: (generic DAG id,
+    project, AL workflow id or None) -> the project's DAG id."""
     now = now_utc(now)
     projects = []
     base = root.root / "projects"
     for folder in sorted(p for p in base.iterdir() if p.is_dir()) if base.is_dir() else []:
-        project = _Project(root, folder, now)
+        project = _Project(root, folder, now, dags or {})
         reports = project.reports()
         exports = project.exports()
         rounds, curves = project.rounds()

@@ -62,6 +62,7 @@ class Layout:
     demo_runs = property(lambda self: self.root / "demo-runs.json")
     al_dir = property(lambda self: self.root / "al")
     al_config = property(lambda self: self.root / "al" / "active_learning.yaml")
+    projects_file = property(lambda self: self.root / "projects.yaml")
 
 
 @dataclass(frozen=True)
