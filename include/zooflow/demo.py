@@ -20,14 +20,18 @@ from zooflow.al.state import RoundState
 from zooflow.classifications.store import ClassificationStore
 from zooflow.dev.airflow import airflow_executable
 from zooflow.dev.processes import log_tail
+from zooflow.dev.team import write_team_projects
 from zooflow.errors import ZooflowError
 from zooflow.exports.slicing import SliceReport
 from zooflow.files import atomic_write_bytes
 from zooflow.panoptes import connect
 from zooflow.paths import DataRoot
 from zooflow.projects import format_report
+from zooflow.projects_file import al_dag_id, exports_dag_id
 from zooflow.sandbox import seed
-from zooflow.sandbox.populate import add_demo_subjects, demo_user_config, set_up_digits_learning
+from zooflow.sandbox.populate import (
+    add_demo_subjects, add_second_demo_project, demo_user_config, demo_workflow_id, set_up_digits_learning,
+)
 from zooflow.sandbox.process import SandboxProcess
 
 DEMO_SUBJECTS = 20
@@ -88,16 +92,25 @@ def run(args: argparse.Namespace) -> int:
         panoptes = demo_user_config(sandbox.endpoint)
         with connect(panoptes):
             subjects = add_demo_subjects(DEMO_SUBJECTS)
-        classified = sandbox.admin.run_volunteers(DEMO_CLASSIFICATIONS, seed=1)
+            digits = set_up_digits_learning(workdir / "al", sandbox.admin, k=20, m=2)
+            second, second_workflow = add_second_demo_project(DEMO_SUBJECTS)
+            demo_workflow = demo_workflow_id()
+        classified = sandbox.admin.run_volunteers(DEMO_CLASSIFICATIONS, seed=1, workflow_id=demo_workflow)
+        classified += sandbox.admin.run_volunteers(DEMO_CLASSIFICATIONS, seed=2, workflow_id=second_workflow)
         sandbox.admin.settle()
-        print(f"      uploaded {len(subjects)} subjects; simulated volunteers (careful, middling, random and biased ones) "
-              f"made {classified} classifications; the sandbox clock moves on until Panoptes' counter jobs have caught up")
+        # labels weighted by each volunteer's skill (Dawid-Skene); the round report plots the skills
+        settings_file = yaml.safe_load(digits.config.read_text()) | {"consensus": "weighted"}
+        atomic_write_bytes(digits.config, yaml.safe_dump(settings_file).encode())
+        projects = write_team_projects(workdir / "projects.yaml", al_config=digits.config, second_project=second)
+        print(f"      a team of two projects ({seed.DEMO_PROJECT_SLUG} and {second}, in {projects}); {len(subjects)} "
+              f"subjects each; simulated volunteers (careful, middling, random and biased ones) made {classified} "
+              "classifications; the sandbox clock moves on until Panoptes' counter jobs have caught up")
         env = airflow_env(
             airflow_home=workdir / "airflow",
             dags_folder=dags_folder,
             data_root=data_root,
             panoptes=panoptes,
-            extra={"ZOOFLOW_PROJECT": seed.DEMO_PROJECT_SLUG},
+            extra={"ZOOFLOW_PROJECTS": str(projects), "ZOOFLOW_PROJECT": seed.DEMO_PROJECT_SLUG},
         )
         step = DemoStep(env, logs)
         step.airflow("db-migrate", "db", "migrate")
@@ -110,26 +123,19 @@ def run(args: argparse.Namespace) -> int:
         print("[3/6] zooniverse_connection_check: success")
         root = DataRoot(data_root)
         print("\n".join("      " + line for line in format_report(_latest_report(root, "connection_check"))))
-        step.airflow(
-            "zooniverse_exports",
-            "dags", "test", "zooniverse_exports",
-            "--conf", json.dumps({"project": seed.DEMO_PROJECT_SLUG, "poll_seconds": 1}),
-        )
-        print("[4/6] zooniverse_exports: success — exports requested, built, downloaded, sliced and flattened")
-        for export_type in ("classifications", "subjects"):
-            report = SliceReport.from_dict(_latest_report(root, f"slice-{export_type}"))
-            print("\n".join("      " + line for line in report.summary_lines()))
-        print(f"      export report: {_latest_page(root, 'export-report')}")
+        for project in (seed.DEMO_PROJECT_SLUG, second):  # each project's own exports DAG, from the projects file
+            step.airflow(exports_dag_id(project), "dags", "test", exports_dag_id(project),
+                         "--conf", json.dumps({"poll_seconds": 1}))
+            print(f"[4/6] {exports_dag_id(project)}: success — exports requested, built, downloaded, sliced and "
+                  "flattened")
+            for export_type in ("classifications", "subjects"):
+                report = SliceReport.from_dict(_latest_report(root, f"slice-{export_type}", project))
+                print("\n".join("      " + line for line in report.summary_lines()))
+            print(f"      export report: {_latest_page(root, 'export-report', project)}")
 
-        with connect(panoptes):
-            digits = set_up_digits_learning(workdir / "al", sandbox.admin, k=20, m=2)
-        # labels weighted by each volunteer's skill (Dawid-Skene); the round report plots the skills
-        settings_file = yaml.safe_load(digits.config.read_text()) | {"consensus": "weighted"}
-        atomic_write_bytes(digits.config, yaml.safe_dump(settings_file).encode())
-        # The form takes a config file by name from the config folder; left empty it is $ZOOFLOW_AL_CONFIG.
-        step.env["ZOOFLOW_AL_CONFIG"] = str(digits.config)
-        al_conf = json.dumps({"project": seed.DEMO_PROJECT_SLUG, "poll_seconds": 1})
-        step.airflow("zooniverse_active_learning-1", "dags", "test", "zooniverse_active_learning", "--conf", al_conf)
+        al_dag = al_dag_id(seed.DEMO_PROJECT_SLUG, digits.workflow_id)
+        al_conf = json.dumps({"poll_seconds": 1})
+        step.airflow(f"{al_dag}-1", "dags", "test", al_dag, "--conf", al_conf)
         state = RoundState(root.al_dir(seed.DEMO_PROJECT_SLUG, digits.workflow_id))
         print(f"[5/6] active learning, round 1: {_round_line(state.completed()[-1])}")
         labelled = 0
@@ -138,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"      volunteers made {labelled} classifications and retired the batch; Panoptes' counter jobs "
               "catch up (minutes on the sandbox clock)")
         sandbox.admin.settle()
-        step.airflow("zooniverse_active_learning-2", "dags", "test", "zooniverse_active_learning", "--conf", al_conf)
+        step.airflow(f"{al_dag}-2", "dags", "test", al_dag, "--conf", al_conf)
         second = state.completed()[-1]
         stored = ClassificationStore.at(root, seed.DEMO_PROJECT_SLUG, digits.workflow_id).state()
         print(f"[6/6] active learning, round 2: {_round_line(second)}")
@@ -150,14 +156,14 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _latest_report(root: DataRoot, kind: str) -> dict:
-    folder = root.reports_dir(seed.DEMO_PROJECT_SLUG, kind)
+def _latest_report(root: DataRoot, kind: str, project: str = seed.DEMO_PROJECT_SLUG) -> dict:
+    folder = root.reports_dir(project, kind)
     return json.loads(max(folder.glob("*.json"), key=lambda p: p.stat().st_mtime).read_text())
 
 
-def _latest_page(root: DataRoot, kind: str) -> Path:
+def _latest_page(root: DataRoot, kind: str, project: str = seed.DEMO_PROJECT_SLUG) -> Path:
     """The newest HTML report of a kind: the page to open after the demo."""
-    return max(root.reports_dir(seed.DEMO_PROJECT_SLUG, kind).glob("*.html"), key=lambda p: p.stat().st_mtime)
+    return max(root.reports_dir(project, kind).glob("*.html"), key=lambda p: p.stat().st_mtime)
 
 
 def _round_line(record: dict) -> str:
