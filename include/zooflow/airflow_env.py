@@ -15,6 +15,7 @@ from zooflow.paths import DATA_ROOT_ENV
 from zooflow.panoptes import PanoptesConfig
 
 DEFAULT_CONN_ID = "zooniverse_default"
+SQLITE_LOCK_SECONDS = 60
 
 
 def connection_env(config: PanoptesConfig, conn_id: str = DEFAULT_CONN_ID) -> dict[str, str]:
@@ -48,7 +49,10 @@ def airflow_env(
             "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__DEFAULT_TIMEZONE": "UTC",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home / 'airflow.db'}",
+            # SQLite lets one writer at a time; a CLI command (`backfill create`) writing while the
+            # scheduler and dag-processor write waits for the lock up to this many seconds instead
+            # of Python's 5 s default, which a busy machine can exceed ("database is locked").
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home / 'airflow.db'}?timeout={SQLITE_LOCK_SECONDS}",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
             DATA_ROOT_ENV: str(data_root),
         }

@@ -10,6 +10,7 @@ each is started, how its health is read, and which settings let two Airflows sha
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -59,6 +60,15 @@ def _healthy(component: Mapping[str, Any], since: datetime | None) -> bool:
     if since is None or not beats:
         return True  # the metadatabase has no heartbeat
     return datetime.fromisoformat(beats[0]) >= since
+
+
+def cli_error(stderr: str, limit: int = 800) -> str:
+    """What an Airflow command's stderr says went wrong: its last exception line (which a long SQL
+    statement would push out of a plain tail) and then the tail."""
+    lines = stderr.strip().splitlines()
+    raised = [line for line in lines if re.match(r"^[\w.]+(Error|Exception): ", line)]
+    head = f"{raised[-1][:300]} ... " if raised else ""
+    return head + stderr.strip()[-limit:]
 
 
 @dataclass(frozen=True)
@@ -124,7 +134,7 @@ class LocalAirflow:
         result = subprocess.run([airflow_executable(), *args], env=self.env, capture_output=True, text=True,
                                 timeout=timeout)
         if check and result.returncode != 0:
-            raise ZooflowError(f"`airflow {' '.join(args)}` failed ({result.returncode}): {result.stderr.strip()[-800:]}")
+            raise ZooflowError(f"`airflow {' '.join(args)}` failed ({result.returncode}): {cli_error(result.stderr)}")
         return result
 
     def start(self, timeout: float = 120) -> LocalAirflow:
