@@ -13,7 +13,7 @@ import pytest
 from export_support import CLASSIFICATION_SAMPLES, FIXTURES, read_bytes, records, replace_cell
 
 from zooflow.errors import ConfigurationError
-from zooflow.exports.flatten import flatten_export, flatten_row, workflow_task_types
+from zooflow.exports.flatten import flatten_export, flatten_row, task_definitions
 
 COLUMNS = {name: i for i, name in enumerate(
     "classification_id,user_name,user_id,user_ip,workflow_id,workflow_name,workflow_version,created_at,"
@@ -141,7 +141,7 @@ def test_multiple_answers_text_dropdown_combo_and_declared_types(tmp_path):
         + '","' + json.dumps({"T0.question": "Which?", "T1.instruction": "Describe it"}).replace('"', '""') + '",55\n',
         encoding="utf-8",
     )
-    assert workflow_task_types(workflows) == {("10", "16", "T0"): "multiple", ("10", "16", "T1"): "text"}
+    assert task_definitions(workflows).types == {("10", "16", "T0"): "multiple", ("10", "16", "T1"): "text"}
     report, table = flat(tmp_path, path, workflows_export=workflows)
     rows = {(r.classification_id, r.task): r for r in table.itertuples()}
     assert rows[("800000000", "T0")].task_type == "multiple"
@@ -156,8 +156,13 @@ def test_multiple_answers_text_dropdown_combo_and_declared_types(tmp_path):
     without = flatten_export(path, tmp_path / "plain")
     with pytest.raises(ConfigurationError, match="would overwrite"):
         flatten_export(path, tmp_path / "synthetic")
-    # Without the workflows export a text answer looks like a single answer (T1 and the combo's T4).
-    assert without.task_types["single"] == 2 and without.task_types["empty"] == 1
+    # Without the workflows export a text answer looks like a single answer (T1 and the combo's T4),
+    # and the empty T0 list takes the type T0 has in another row.
+    assert without.task_types == {"single": 2, "multiple": 2, "dropdown": 1, "drawing": 1}
+    plain = pd.read_parquet(tmp_path / "plain.parquet").set_index(["classification_id", "task"])
+    assert (plain.loc[("800000004", "T0")].task_type, plain.loc[("800000004", "T0")].answers) == ("multiple", "[]")
+    assert pd.isna(plain.loc[("800000004", "T0")].marks_count)
+    assert plain.loc[("800000003", "T4")].combo_task == "T3"
 
 
 def test_broken_rows_are_quarantined_with_their_physical_lines(tmp_path):
@@ -224,8 +229,8 @@ def test_not_an_export_and_header_only(tmp_path):
 
 def test_flatten_row_names_the_bad_cell():
     row = source_rows("afc_batchagg_cls_export.csv")[0]
-    assert len(flatten_row(row)) == 2
+    assert len(flatten_row(row)[0]) == 2
     with pytest.raises(ValueError, match="subject_data is not valid JSON"):
         flatten_row(row | {"subject_data": "{"})
     multi = row | {"subject_ids": "96588114;1"}
-    assert flatten_row(multi)[0]["subject_id"] == "96588114"
+    assert flatten_row(multi)[0][0]["subject_id"] == "96588114"
