@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import json
 import re
 import sys
 from collections import Counter
@@ -29,6 +30,9 @@ CLASSIFICATION_SAMPLES = [
 ]
 SUBJECT_SAMPLES = ["afc_cat-project-subjects.csv"]
 FALSY = {"", "na", "n/a", "nan", "null", "none", "false", "f", "0", "no"}
+COLUMNS = {name: i for i, name in enumerate(  # a classification export's columns, by index
+    "classification_id,user_name,user_id,user_ip,workflow_id,workflow_name,workflow_version,created_at,"
+    "gold_standard,expert,metadata,annotations,subject_data,subject_ids".split(","))}
 
 
 def read_bytes(name: str) -> bytes:
@@ -63,6 +67,18 @@ def replace_cell(record: bytes, column: int, value: str) -> bytes:
     out = io.StringIO()
     csv.writer(out, lineterminator="\n").writerow(row)
     return out.getvalue().encode("utf-8")
+
+
+def with_annotations(tmp_path: Path, values: list[list[dict]], name: str = "synthetic.csv") -> Path:
+    """A classification export of one real row per annotation list, numbered 800000000 on."""
+    header, rows = records(read_bytes("afc_batchagg_cls_export.csv"))
+    out = [header]
+    for number, annotations in enumerate(values):
+        record = replace_cell(rows[0][1], COLUMNS["classification_id"], str(800000000 + number))
+        out.append(replace_cell(record, COLUMNS["annotations"], json.dumps(annotations)))
+    path = tmp_path / name
+    path.write_bytes(b"".join(out))
+    return path
 
 
 @dataclass

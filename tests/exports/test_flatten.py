@@ -10,15 +10,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from export_support import CLASSIFICATION_SAMPLES, FIXTURES, read_bytes, records, replace_cell
+from export_support import CLASSIFICATION_SAMPLES, COLUMNS, FIXTURES, read_bytes, records, replace_cell, with_annotations
 
 from zooflow.errors import ConfigurationError
 from zooflow.exports.flatten import flatten_export, flatten_row, task_definitions
-
-COLUMNS = {name: i for i, name in enumerate(
-    "classification_id,user_name,user_id,user_ip,workflow_id,workflow_name,workflow_version,created_at,"
-    "gold_standard,expert,metadata,annotations,subject_data,subject_ids".split(","))}
-
 
 def read_csv_rows(path: Path) -> list[dict[str, str]]:
     with open(path, encoding="utf-8", newline="") as handle:
@@ -110,19 +105,8 @@ def test_drawing_marks_per_tool(tmp_path):
     assert (freehand.task_type.isin(["drawing", "empty"])).all() and freehand.marks_count.sum() > 0
 
 
-def _with_annotations(tmp_path: Path, values: list[list[dict]]) -> Path:
-    header, rows = records(read_bytes("afc_batchagg_cls_export.csv"))
-    out = [header]
-    for number, annotations in enumerate(values):
-        record = replace_cell(rows[0][1], COLUMNS["classification_id"], str(800000000 + number))
-        out.append(replace_cell(record, COLUMNS["annotations"], json.dumps(annotations)))
-    path = tmp_path / "synthetic.csv"
-    path.write_bytes(b"".join(out))
-    return path
-
-
 def test_multiple_answers_text_dropdown_combo_and_declared_types(tmp_path):
-    path = _with_annotations(tmp_path, [
+    path = with_annotations(tmp_path, [
         [{"task": "T0", "task_label": "Which?", "value": ["Red", "Blue"]}],
         [{"task": "T1", "task_label": "Describe it", "value": "a faint, fuzzy blob"}],
         [{"task": "T2", "value": [{"value": "opt-1", "option": True}]}],

@@ -90,7 +90,7 @@ def test_report_charts_the_days_and_workflows_the_slice_kept(tmp_path, since, un
     assert set(charts) == {f"Bar chart of classifications per {unit}", "Bar chart of classifications per workflow"}
     for chart in charts.values():
         assert chart_problems(chart) == []
-    assert broken_links(page, files.html) == [] and len(page.links) == 4 * len(per_day)  # slice and flat, CSV and Parquet
+    assert broken_links(page, files.html) == [] and len(page.links) == 6 * len(per_day)  # slice, flat and marks, CSV and Parquet
 
     summary = json.loads(files.json.read_text())
     assert summary["days"] == per_day and summary["rows_kept"] == len(kept)

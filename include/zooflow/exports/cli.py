@@ -81,11 +81,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     slicer.add_argument("--json", action="store_true", help="print the report as JSON")
     slicer.set_defaults(func=run_slice)
 
-    flat = commands.add_parser("flatten", help="one row per classification and task",
-                               description="Flatten a classification export (or a slice of one) into a tidy table.")
+    flat = commands.add_parser("flatten", help="one row per classification and task, and one per drawn mark",
+                               description="Flatten an export (or a slice of one) into a tidy table, and a classification "
+                                           "export's drawn marks into a second table, OUT-marks, one row per mark.")
     flat.add_argument("input", type=Path, help="a classification export or slice, .csv or .csv.gz")
     flat.add_argument("--out", type=Path, required=True, help="output path without suffix; .csv and/or .parquet are added")
-    flat.add_argument("--workflows-export", type=Path, help="the workflows export, to name each task's type")
+    flat.add_argument("--workflows-export", type=Path,
+                      help="the workflows export, to name each task's type, each tool's label and shape, and dropdown options")
     flat.add_argument("--format", dest="formats", action="append", choices=FORMATS, help="output format (repeatable; default both)")
     flat.add_argument("--json", action="store_true", help="print the report as JSON")
     flat.set_defaults(func=run_flatten)
@@ -181,6 +183,7 @@ def run_flatten(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:
-        print(f"{args.input} ({report.kind} export): {report.rows_read} rows read -> {report.rows_written} rows written, "
-              f"{report.rows_quarantined} quarantined; {', '.join(report.outputs)}")
+        marks = f" and {report.marks_written} marks" if report.kind == "classifications" else ""
+        print(f"{args.input} ({report.kind} export): {report.rows_read} rows read -> {report.rows_written} rows{marks} "
+              f"written, {report.rows_quarantined} quarantined; {', '.join(report.outputs)}")
     return 0

@@ -5,7 +5,9 @@ columns, and a task type may appear on the last row. So rows are kept a chunk at
 to Parquet parts in a hidden folder beside the output; at the end each part is read back, given the
 union of the columns (in the base order, then the rest sorted) and the types every part agrees on,
 and appended to one CSV and one Parquet file (a row group per part), each replacing its output
-atomically. A column whose parts disagree (numbers in one, text in another) becomes text.
+atomically. A column whose parts disagree (numbers in one, text in another) becomes text. The
+tables of one flatten are all staged before any replaces its output, so a flatten that fails
+(a damaged export, a full disk) leaves the last complete tables as they were.
 """
 
 from __future__ import annotations
@@ -91,8 +93,9 @@ class FlatTable:
         self._parts.append(part)
         self.rows_written += len(frame)
 
-    def finish(self, prepare: Callable[[Any], Any] | None = None) -> list[str]:
-        """Write the outputs; returns their paths.
+    def stage(self, prepare: Callable[[Any], Any] | None = None) -> dict[Path, Path]:
+        """Write the outputs to temporary files beside them: ``{output: temporary file}``, for
+        :func:`publish` to put in place once every table of a flatten is staged.
 
         :param prepare: applied to each part's frame as it is read back (late fixes, such as typing
             a task that only later rows showed the type of).
@@ -107,7 +110,7 @@ class FlatTable:
         columns = self.base_columns + sorted(c for c in self._columns if c not in self.base_columns)
         schema = pa.schema([(c, pa.float64() if c in self.float_columns else _final_type(self._columns[c]))
                             for c in columns])
-        targets = {fmt: self.out_path.with_suffix(f".{fmt}") for fmt in self.formats}
+        targets = {fmt: self.out_path.with_suffix(f".{fmt}") for fmt in ("csv", "parquet") if fmt in self.formats}
         temps = {fmt: Path(tempfile.mkstemp(prefix=f".{t.name}.", suffix=".tmp", dir=t.parent)[1])
                  for fmt, t in targets.items()}
         try:
@@ -115,27 +118,24 @@ class FlatTable:
             with open(temps.get("csv", os.devnull), "w", encoding="utf-8", newline="") as text:
                 for number, part in enumerate(self._parts):
                     frame = pd.read_parquet(part).reindex(columns=columns)
-                    if prepare is not None:
-                        frame = prepare(frame)
-                    table = _cast(frame, schema)
+                    table = _cast(prepare(frame) if prepare else frame, schema)
                     if writer is not None:
                         writer.write_table(table)
                     if "csv" in temps:
                         mapper = {pa.int64(): pd.Int64Dtype(), pa.string(): pd.StringDtype()}.get
                         table.to_pandas(types_mapper=mapper).to_csv(text, index=False, header=number == 0,
                                                                     lineterminator="\n")
-                if writer is not None:
-                    writer.close()
-                text.flush()
-                if "csv" in temps:
-                    os.fsync(text.fileno())
-            for fmt, target in targets.items():
-                os.replace(temps[fmt], target)
-        finally:
+            if writer is not None:
+                writer.close()
             for temp in temps.values():
-                temp.unlink(missing_ok=True)
+                with open(temp, "rb+") as written:
+                    os.fsync(written.fileno())
+        except BaseException:
+            unstage(dict(zip(targets.values(), temps.values())))
+            raise
+        finally:
             self.discard()
-        return [str(targets[fmt]) for fmt in ("csv", "parquet") if fmt in targets]
+        return {targets[fmt]: temps[fmt] for fmt in targets}
 
     def discard(self) -> None:
         """Remove the spilled parts (after the outputs are written, or when flattening failed)."""
@@ -155,3 +155,16 @@ def _cast(frame: Any, schema: Any) -> Any:
         array = pa.nulls(len(column), field.type) if column.isna().all() else pa.Array.from_pandas(column)
         arrays.append(array if array.type == field.type else array.cast(field.type))
     return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def publish(staged: dict[Path, Path]) -> list[str]:
+    """Each staged table in place of its output (one rename each); returns the outputs."""
+    for target, temp in staged.items():
+        os.replace(temp, target)
+    return [str(target) for target in staged]
+
+
+def unstage(staged: dict[Path, Path]) -> None:
+    """Remove staged files that were not published."""
+    for temp in staged.values():
+        temp.unlink(missing_ok=True)

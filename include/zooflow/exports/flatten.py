@@ -35,7 +35,7 @@ from zooflow.errors import ConfigurationError
 from zooflow.excerpts import listing
 from zooflow.exports.annotations import TASK_COLUMNS, TaskTyper, annotation_rows, by_task, task_columns
 from zooflow.exports.bounds import export_text
-from zooflow.exports.flat_tables import FlatTable
+from zooflow.exports.flat_tables import FlatTable, publish, unstage
 from zooflow.exports.layouts import CLASSIFICATION_COLUMNS, SUBJECT_COLUMNS
 from zooflow.exports.marks import MARK_COLUMNS, SHAPE_PARAMETERS
 from zooflow.exports.workflow_export import WORKFLOW_TASK_COLUMNS, TaskDefinitions, parse_json_cell, task_table_row, workflow_tasks
@@ -272,6 +272,7 @@ def flatten_export(
     quarantined: list[tuple[int, str, str]] = []
     sizes = {"chunk_rows": chunk_rows} if chunk_rows else {}
     tables: dict[str, FlatTable] = {}
+    staged: dict[Path, Path] = {}
     empty_lists = _EmptyLists()
     try:
         for line, header, values in _rows(path):
@@ -299,12 +300,14 @@ def flatten_export(
             report.task_types[kind] += empty_lists.empty[key]
             report.task_types["empty"] -= empty_lists.empty[key]
         report.task_types = +report.task_types
-        report.outputs += tables["rows"].finish(lambda frame: empty_lists.retype(frame, resolved))
+        staged |= tables["rows"].stage(lambda frame: empty_lists.retype(frame, resolved))
         report.rows_written = tables["rows"].rows_written
         if "marks" in tables:
-            report.outputs += tables["marks"].finish()
+            staged |= tables["marks"].stage()
             report.marks_written = tables["marks"].rows_written
+        report.outputs = publish(staged)
     finally:
+        unstage(staged)
         for table in tables.values():
             table.discard()
     if quarantined:

@@ -134,6 +134,7 @@ def write_export_report(
     ]
     if flattened:
         figures += [("Task rows (flattened)", sum(task_rows.values())),
+                    ("Drawn marks (flattened)", sum(flat.get("marks_written", 0) for flat in flattened.values())),
                     ("Rows quarantined by flatten", sum(flat["rows_quarantined"] for flat in flattened.values()))]
     if sliced.finished_at:
         figures.append(("Sliced at", utc_text(datetime.fromisoformat(sliced.finished_at))))
@@ -150,6 +151,7 @@ def write_export_report(
         "days": counts.per_day, "workflows": {w: {"name": counts.names.get(w), "classifications": n}
                                               for w, n in counts.per_workflow.most_common()},
         "task_rows": sum(task_rows.values()) if flattened else None,
+        "marks": sum(flat.get("marks_written", 0) for flat in flattened.values()) if flattened else None,
     }
     return write_report(root, target, html, summary, generated_at)
 
