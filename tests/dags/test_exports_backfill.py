@@ -37,7 +37,7 @@ def test_backfill_of_three_dates_gives_three_partitions(tmp_path, dags_folder) -
                             json.dumps({"project": seed.DEMO_PROJECT_SLUG, "poll_seconds": 1}))
             since = sandbox.admin.last_request_id()
             airflow.airflow("backfill", "create", "--dag-id", "zooniverse_exports",
-                            "--from-date", "2026-11-10", "--to-date", "2026-11-12")
+                            "--from-date", "2026-11-10", "--to-date", "2026-11-12", retry_locked=3)
             airflow.airflow("dags", "unpause", "zooniverse_exports")
             runs = airflow.wait_for_runs("zooniverse_exports", "backfill", 3, timeout=300)
         posts = [r for r in sandbox.admin.requests(since_id=since) if r["method"] == "POST" and r["path"].endswith("_export")]

@@ -129,10 +129,21 @@ class LocalAirflow:
     def log_path(self, service: Service) -> Path:
         return self.logs / f"{service.name}.log"
 
-    def airflow(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
-        """One Airflow CLI command in this environment."""
-        result = subprocess.run([airflow_executable(), *args], env=self.env, capture_output=True, text=True,
-                                timeout=timeout)
+    def airflow(self, *args: str, check: bool = True, timeout: float = 300,
+                retry_locked: int = 0) -> subprocess.CompletedProcess:
+        """One Airflow CLI command in this environment.
+
+        :param retry_locked: times to run it again when SQLite answered "database is locked". SQLite
+            refuses at once, without waiting, a transaction that read and then writes while another
+            process writes (its deadlock rule), so a busy scheduler can fail ``backfill create``;
+            Airflow removes the partial backfill then and says to retry. Only for such commands.
+        """
+        for attempt in range(retry_locked + 1):
+            result = subprocess.run([airflow_executable(), *args], env=self.env, capture_output=True, text=True,
+                                    timeout=timeout)
+            if result.returncode == 0 or "database is locked" not in result.stderr:
+                break
+            time.sleep(1 + attempt)
         if check and result.returncode != 0:
             raise ZooflowError(f"`airflow {' '.join(args)}` failed ({result.returncode}): {cli_error(result.stderr)}")
         return result
