@@ -44,9 +44,11 @@ up: $(STAMP)
 down: $(STAMP)
 	$(BIN)/zooflow down
 
-# Regenerate the lock after editing requirements.txt.
+# Regenerate the locks after editing requirements.txt or requirements-reference.txt (the test-only
+# reference, panoptes-aggregation, has its own lock and venv: its pins clash with Airflow's).
 lock:
 	$(UV) pip compile requirements.txt -o requirements.lock --python-version 3.11 --no-header
+	$(UV) pip compile requirements-reference.txt -o requirements-reference.lock --python-version 3.11 --no-header
 
 clean-demo:
 	rm -rf .demo

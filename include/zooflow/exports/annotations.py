@@ -63,8 +63,10 @@ def task_columns(value: Any, kind: str, tools: list[Tool] | None = None,
                 "choice_answers": _json([{"choice": c.get("choice"), "answers": c.get("answers") or {}} for c in picks])}
     if (kind in MARK_TYPES or kind == "empty") and items is not None:
         return {"marks_count": len(items), "marks_per_tool": marks_per_tool(items, tools)}
-    if kind == "dropdown" and items is not None:
-        picks = [v.get("value") for v in items if isinstance(v, dict)]
+    if kind.startswith("dropdown") and (items is not None or isinstance(value, dict)):
+        # a list of menus' picks, or the new front-end's simple dropdown: one {"selection": index}
+        picks = [v.get("value", v.get("selection")) for v in (items if items is not None else [value])
+                 if isinstance(v, dict)]
         labels = [(options or {}).get(str(v)) for v in picks]
         return {"value": ";".join(str(v) for v in picks), "answers": _json(picks),
                 "value_labels": ";".join(str(label) for label in labels) if options and any(labels) else None}
@@ -118,6 +120,32 @@ def annotation_rows(annotation: dict[str, Any], typer: TaskTyper, combo_task: st
         marks = [{"task": annotation.get("task")} | mark_row(mark, index, tools)
                  for index, mark in enumerate(value) if is_mark(mark)]
     yield row, marks
+
+
+def attach_mark_answers(annotations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The annotations with the new front-end's answers about a mark moved into that mark's ``details``.
+
+    The new front-end writes a mark's sub-task as ``details: [{"task": "T0.0.0"}]`` and its answer as
+    an annotation of its own, ``{"task": "T0.0.0", "markIndex": 1, "value": ...}``: the answer goes
+    to the mark it names (``{"task": "T0.0.0", "value": ...}``), not to a task row."""
+    drawings = {a.get("task"): a["value"] for a in annotations if isinstance(a, dict) and isinstance(a.get("value"), list)}
+    kept = []
+    for annotation in annotations:
+        if not isinstance(annotation, dict):  # by_task says so
+            kept.append(annotation)
+            continue
+        task, index = str(annotation.get("task")), annotation.get("markIndex")
+        marks = drawings.get(task.split(".")[0]) if "." in task else None
+        if marks is None or not isinstance(index, int) or not 0 <= index < len(marks) or not is_mark(marks[index]):
+            kept.append(annotation)
+            continue
+        details = marks[index].get("details")
+        entry = next((d for d in details or [] if isinstance(d, dict) and d.get("task") == task and "value" not in d), None)
+        if entry is not None:
+            entry["value"] = annotation.get("value")
+        else:
+            marks[index]["details"] = [*(details or []), {"task": task, "value": annotation.get("value")}]
+    return kept
 
 
 def by_task(annotations: list[Any]) -> list[dict[str, Any]]:

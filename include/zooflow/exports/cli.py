@@ -11,28 +11,17 @@ import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from zooflow.config_dir import SLICE_SPEC, resolve_config
 from zooflow.connection_args import add_connection_args, config_from_args
 from zooflow.errors import ConfigurationError
-from zooflow.exports.flatten import flatten_export
-from zooflow.exports.limits import still_creating_message
-from zooflow.exports.export_requests import (
-    EXPORT_TYPES,
-    ExportTarget,
-    RequestOutcome,
-    export_ready_check,
-)
+from zooflow.exports.export_types import EXPORT_TYPES
 from zooflow.exports.slice_spec import FORMATS, ROW_CHOICES, SliceSpec
-from zooflow.exports.slicing import slice_export
-from zooflow.exports.steps import download_step, request_step
-from zooflow.files import atomic_write_json
-from zooflow.progress import terminal_progress
-from zooflow.panoptes import connect
 from zooflow.paths import DataRoot
-from zooflow.projects import find_project
-from zooflow.storage import LocalStorage
+
+if TYPE_CHECKING:  # loaded by the steps that request, wait and download, not by the parsers
+    from zooflow.exports.export_requests import ExportTarget, RequestOutcome
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("export", help="request, wait for, download, slice and flatten exports")
@@ -95,6 +84,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _targets(args: argparse.Namespace) -> Iterator[tuple[ExportTarget, Path]]:
     """Each export asked for, with the folder the DAG keeps it in."""
+    from zooflow.exports.export_requests import ExportTarget
+    from zooflow.projects import find_project
+
     root = DataRoot(args.data_root)
     slug = str(args.project)
     if args.workflow_id or args.subject_set_id:
@@ -113,6 +105,11 @@ def _print(args: argparse.Namespace, results: list[dict[str, Any]], lines: list[
 
 
 def run_request(args: argparse.Namespace) -> int:
+    from zooflow.exports.steps import request_step
+    from zooflow.files import atomic_write_json
+    from zooflow.panoptes import connect
+    from zooflow.storage import LocalStorage
+
     results, lines = [], []
     with connect(config_from_args(args)):
         for target, folder in _targets(args):
@@ -125,6 +122,8 @@ def run_request(args: argparse.Namespace) -> int:
 
 
 def _outcome(folder: Path, target: ExportTarget) -> RequestOutcome:
+    from zooflow.exports.export_requests import RequestOutcome
+
     try:
         return RequestOutcome(**json.loads(DataRoot.request_outcome(folder).read_text()))
     except (OSError, ValueError, TypeError):
@@ -132,6 +131,10 @@ def _outcome(folder: Path, target: ExportTarget) -> RequestOutcome:
 
 
 def run_wait(args: argparse.Namespace) -> int:
+    from zooflow.exports.export_requests import export_ready_check
+    from zooflow.exports.limits import still_creating_message
+    from zooflow.panoptes import connect
+
     results, lines = [], []
     with connect(config_from_args(args)):
         for target, folder in _targets(args):
@@ -149,6 +152,11 @@ def run_wait(args: argparse.Namespace) -> int:
 
 
 def run_download(args: argparse.Namespace) -> int:
+    from zooflow.exports.steps import download_step
+    from zooflow.panoptes import connect
+    from zooflow.progress import terminal_progress
+    from zooflow.storage import LocalStorage
+
     results, lines = [], []
     with connect(config_from_args(args)):
         for target, folder in _targets(args):
@@ -164,6 +172,8 @@ def run_download(args: argparse.Namespace) -> int:
 
 
 def _slice_spec(args: argparse.Namespace) -> SliceSpec:
+    from zooflow.config_dir import SLICE_SPEC, resolve_config
+
     base = SliceSpec.from_yaml(resolve_config(args.spec, SLICE_SPEC, shell=True)).to_dict() if args.spec else {}
     flags = {key: getattr(args, key) for key in ("workflow_ids", "min_workflow_version", "subject_ids", "subject_set_ids",
                                                  "since", "until", "gold", "expert", "formats")}
@@ -171,6 +181,9 @@ def _slice_spec(args: argparse.Namespace) -> SliceSpec:
 
 
 def run_slice(args: argparse.Namespace) -> int:
+    from zooflow.exports.slicing import slice_export
+    from zooflow.progress import terminal_progress
+
     spec = _slice_spec(args)
     with terminal_progress(f"slicing {args.input.name}") as progress:
         report = slice_export(args.input, args.out, spec, progress=lambda done, total, _rows: progress(done, total))
@@ -179,6 +192,8 @@ def run_slice(args: argparse.Namespace) -> int:
 
 
 def run_flatten(args: argparse.Namespace) -> int:
+    from zooflow.exports.flatten import flatten_export
+
     report = flatten_export(args.input, args.out, formats=tuple(args.formats or FORMATS), workflows_export=args.workflows_export)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))

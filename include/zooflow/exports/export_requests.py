@@ -20,6 +20,7 @@ import requests
 from panoptes_client import Panoptes
 from zooflow.checks import Check, WaitEnded
 from zooflow.errors import ConfigurationError, PanoptesError
+from zooflow.exports.export_types import EXPORT_TYPES
 from zooflow.exports.pointer import read_pointer
 from zooflow.panoptes import login_hint
 from zooflow.exports.limits import (
@@ -29,11 +30,6 @@ from zooflow.exports.limits import (
 log = logging.getLogger(__name__)
 
 RESOURCES = {"project": "projects", "workflow": "workflows", "subject_set": "subject_sets"}
-EXPORT_TYPES = {
-    "project": ("classifications", "subjects", "workflows"),
-    "workflow": ("classifications",),
-    "subject_set": ("classifications",),
-}
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,9 @@ from typing import Any
 
 from zooflow.errors import ConfigurationError
 from zooflow.excerpts import listing
-from zooflow.exports.annotations import TASK_COLUMNS, TaskTyper, annotation_rows, by_task, task_columns
+from zooflow.exports.annotations import (
+    TASK_COLUMNS, TaskTyper, annotation_rows, attach_mark_answers, by_task, task_columns,
+)
 from zooflow.exports.bounds import export_text
 from zooflow.exports.flat_tables import FlatTable, publish, unstage
 from zooflow.exports.layouts import CLASSIFICATION_COLUMNS, SUBJECT_COLUMNS
@@ -186,7 +188,7 @@ def flatten_row(record: dict[str, str], definitions: TaskDefinitions | None = No
     common |= {name: value for name, value in record.items() if name not in CLASSIFICATION_COLUMNS and name not in common}
     typer = TaskTyper(definitions, record.get("workflow_id", ""), record.get("workflow_version", ""))
     rows, marks = [], []
-    for annotation in by_task(annotations):
+    for annotation in by_task(attach_mark_answers(annotations)):
         for task, drawn in annotation_rows(annotation, typer):
             rows.append(common | task)
             marks.extend(identity | mark for mark in drawn)

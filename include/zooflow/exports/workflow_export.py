@@ -58,8 +58,11 @@ def _resolve(node: Any, strings: dict[str, str]) -> Any:
 
 
 def _option_labels(task: dict[str, Any]) -> dict[str, str]:
-    """A dropdown's options, value -> label, over all its menus (``selects``) and their conditions."""
+    """A dropdown's options, value -> label, over all its menus (``selects``) and their conditions;
+    a simple dropdown (the new front-end's) lists its options, each selected by its index."""
     labels = {}
+    for index, option in enumerate(task.get("options") if isinstance(task.get("options"), list) else []):
+        labels[str(index)] = option.get("label") if isinstance(option, dict) else option
     for select in task.get("selects") or []:
         options = select.get("options") if isinstance(select, dict) else None
         for group in (options or {}).values() if isinstance(options, dict) else []:
