@@ -6,8 +6,6 @@ import argparse
 import json
 
 from zooflow.connection_args import add_connection_args, config_from_args
-from zooflow.panoptes import connect
-from zooflow.projects import find_project, format_report, project_report
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,6 +21,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from zooflow.panoptes import connect
+    from zooflow.projects import find_project, format_report, project_report
+
     with connect(config_from_args(args)):
         report = project_report(find_project(args.project))
     if args.json:

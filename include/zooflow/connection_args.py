@@ -15,9 +15,12 @@ import json
 import os
 import sys
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from zooflow.errors import ConfigurationError
-from zooflow.panoptes import PanoptesConfig
+
+if TYPE_CHECKING:  # the command line's parsers use this module; panoptes_client is loaded only to connect
+    from zooflow.panoptes import PanoptesConfig
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,7 @@ def config_from_args(args: argparse.Namespace) -> PanoptesConfig:
 
 def settings_from_args(args: argparse.Namespace) -> tuple[PanoptesConfig, Source]:
     from zooflow.cli_settings import running_up_settings
+    from zooflow.panoptes import PanoptesConfig
 
     conn_id = getattr(args, "conn_id", None)
     running = running_up_settings()
@@ -95,6 +99,8 @@ def unreachable(endpoint: str, args: argparse.Namespace, reason: str) -> str:
 
 
 def _from_connection(uri_json: str) -> PanoptesConfig:
+    from zooflow.panoptes import PanoptesConfig
+
     fields = json.loads(uri_json)
     return PanoptesConfig.from_connection(host=fields.get("host"), port=fields.get("port"), login=fields.get("login"),
                                           password=fields.get("password"), extra=fields.get("extra"))

@@ -2,7 +2,7 @@
 
 It starts a seeded sandbox, prepares a local Airflow (SQLite) under ``.demo/``, runs the DAGs with
 ``airflow dags test`` exactly as a user would, prints what they found, and stops everything it
-started, also when a step fails.
+started, also when a step fails. Its arguments are :mod:`zooflow.demo_cli`'s.
 """
 
 from __future__ import annotations
@@ -36,18 +36,6 @@ from zooflow.sandbox.process import SandboxProcess
 
 DEMO_SUBJECTS = 20
 DEMO_CLASSIFICATIONS = 45
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "demo",
-        help="run the DAGs end to end against a local sandbox",
-        description="Start a seeded Panoptes sandbox, run zooflow's DAGs against it with "
-        "`airflow dags test`, print what they found, and stop the sandbox.",
-    )
-    parser.add_argument("--workdir", type=Path, default=Path(".demo"), help="where the demo keeps its state (default .demo)")
-    parser.add_argument("--dags-folder", type=Path, default=Path("dags"), help="zooflow's dags/ folder (default ./dags)")
-    parser.set_defaults(func=run)
 
 
 class DemoStep:

@@ -8,11 +8,12 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from zooflow.connection_args import add_changing_command, config_from_args
-from zooflow.panoptes import connect
-from zooflow.paths import DataRoot, safe_name
-from zooflow.project_setup import ProjectSpec, plan_setup, setup_project
+
+if TYPE_CHECKING:  # loaded by the command, not by its parser
+    from zooflow.project_setup import ProjectSpec
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -37,6 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def spec_from_args(args: argparse.Namespace) -> ProjectSpec:
+    from zooflow.project_setup import ProjectSpec
+
     return ProjectSpec(display_name=args.name, description=args.description, workflow_name=args.workflow,
                        question=args.question, answers=tuple(args.answers), manifest=args.manifest,
                        subject_set=args.subject_set, language=args.language, private=not args.public,
@@ -44,6 +47,10 @@ def spec_from_args(args: argparse.Namespace) -> ProjectSpec:
 
 
 def run_init(args: argparse.Namespace) -> int:
+    from zooflow.panoptes import connect
+    from zooflow.paths import DataRoot, safe_name
+    from zooflow.project_setup import plan_setup, setup_project
+
     spec = spec_from_args(args)
     with connect(config_from_args(args)):
         if args.apply:

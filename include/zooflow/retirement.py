@@ -31,8 +31,8 @@ from panoptes_client import Subject, SubjectWorkflowStatus, Workflow
 
 from zooflow.checks import Check
 from zooflow.errors import ConfigurationError
+from zooflow.retirement_modes import MODES
 
-MODES = ("counts", "precise")
 STATUS_PAGE = 100
 COUNT_RULE = "classification_count"
 DEFAULT_RETIREMENT_COUNT = 15  # Panoptes' default rule when a workflow sets none

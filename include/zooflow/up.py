@@ -10,6 +10,7 @@ Airflow is healthy and has parsed the DAGs. ``down`` reads that record and stops
 The folder, the process record and how processes are found and stopped are :mod:`zooflow.dev.instance`'s;
 the services, their health and the REST client come from :mod:`zooflow.dev`, as for the tests. The first
 ``up`` of a state dir also runs the loop once (:mod:`zooflow.dev.first_runs`), so the UI has something to show.
+The commands' arguments are :mod:`zooflow.up_cli`'s.
 """
 
 from __future__ import annotations
@@ -24,61 +25,19 @@ from pathlib import Path
 from zooflow.dev.airflow import LocalAirflow, read_health, unhealthy
 from zooflow.dev.api import AirflowApi, DagSummary
 from zooflow.dev.first_runs import DemoRun, demo_runs_once, populate_once, say
-from zooflow.dev.instance import (DEFAULT_STATE_DIR, INSTANCE_ENV, STATE_DIR_ENV, STOP_TIMEOUT, Instance, Layout,
-                                  ProcessRecord, instance_pids, living, locked, stop_instance)
+from zooflow.dev.instance import (DEFAULT_STATE_DIR, INSTANCE_ENV, Instance, Layout, ProcessRecord, instance_pids,
+                                  living, locked, stop_instance)
 from zooflow.dev.processes import LOOPBACK, log_tail, port_in_use
 from zooflow.errors import ConfigurationError, ZooflowError
 from zooflow.files import open_private
+from zooflow.up_cli import DEFAULT_PORT, PORT_ENV
 
-PORT_ENV = "ZOOFLOW_UP_PORT"
-DEFAULT_PORT = 8080
 HOST = LOOPBACK
 ADMIN_USER = "admin"
 SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
 HEALTH_COMPONENTS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
 DAG_PARSE_TIMEOUT = 180.0
 ZOONIVERSE_PAGE = "plugin/zooniverse"
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    up = subparsers.add_parser(
-        "up",
-        help="start a local Airflow UI on the seeded sandbox, in the background",
-        description="Start the sandbox (seeded and populated like the demo) and Airflow's services on SQLite "
-        "in the background, wait until they are healthy, and print the UI address and the admin password. "
-        "If they are already running, say so and start nothing.",
-    )
-    _add_state_dir(up)
-    up.add_argument("--port", type=int, default=None,
-                    help=f"the UI's port on {HOST} (default ${PORT_ENV}, else {DEFAULT_PORT})")
-    up.add_argument("--sandbox-port", type=int, default=0, help="the sandbox's port (default: a free one)")
-    up.add_argument("--dags-folder", type=Path, default=Path("dags"), help="zooflow's dags/ folder (default ./dags)")
-    up.add_argument("--plugins-folder", type=Path, default=None,
-                    help="zooflow's plugins/ folder, with the Zooniverse page (default: plugins/ beside the dags folder)")
-    up.add_argument("--no-demo-runs", dest="demo_runs", action="store_false",
-                    help="on the first start, do not run the export and active-learning DAGs once "
-                    "(by default they run, so the Zooniverse page has an export and a round to show)")
-    up.add_argument("--timeout", type=float, default=600.0,
-                    help="seconds to wait for Airflow to become healthy (default 600)")
-    up.set_defaults(func=up_command)
-
-    down = subparsers.add_parser(
-        "down",
-        help="stop what `zooflow up` started",
-        description="Stop every process `zooflow up` started for this state dir (SIGTERM, then SIGKILL) "
-        "and report what was stopped. State (sandbox data, Airflow's database, outputs) is kept.",
-    )
-    _add_state_dir(down)
-    down.add_argument("--timeout", type=float, default=STOP_TIMEOUT,
-                      help=f"seconds between SIGTERM and SIGKILL (default {STOP_TIMEOUT:g})")
-    down.set_defaults(func=down_command)
-
-
-def _add_state_dir(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--state-dir", type=Path, default=None,
-                        help=f"where the instance keeps its state (default ${STATE_DIR_ENV}, else {DEFAULT_STATE_DIR})")
-
-
 
 
 # --------------------------------------------------------------------------------------------- helpers

@@ -12,8 +12,8 @@ import argparse
 import json
 from pathlib import Path
 
-from zooflow.al.learner import DEFAULT_STRATEGY, RANDOM, STRATEGIES
 from zooflow.al.settings import RUN_SETTINGS, run_overrides
+from zooflow.al.strategies import DEFAULT_STRATEGY, RANDOM, STRATEGIES
 from zooflow.connection_args import add_connection_args, config_from_args
 
 

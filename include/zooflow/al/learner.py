@@ -20,14 +20,9 @@ import numpy as np
 
 from zooflow.al.dotted import import_object
 from zooflow.al.pool import Pool
+from zooflow.al.strategies import DEFAULT_STRATEGY, RANDOM, STRATEGIES
 from zooflow.errors import ConfigurationError
 
-STRATEGIES = ("uncertainty", "margin", "entropy")
-# Margin sampling, not the founding loop's least-confidence ("uncertainty"): on the demo digits it
-# beats random sampling at every label budget over 10 seeds, where least-confidence trails at the
-# first round (benchmarks/bench_al.py). "uncertainty" stays one setting away.
-DEFAULT_STRATEGY = "margin"
-RANDOM = "random"  # the baseline: no model in the choice
 COLD_START = "cold_start"
 HIGH_PROBABILITY = "high_probability"
 EXPLORE = "explore"  # random items added so the model keeps seeing what it is sure about (KaDE's "spice")

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from zooflow.al.learner import STRATEGIES
+from zooflow.al.strategies import STRATEGIES
 from zooflow.consensus import confidence
-from zooflow.retirement import MODES
+from zooflow.retirement_modes import MODES
 
 
 @dataclass(frozen=True)

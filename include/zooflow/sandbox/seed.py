@@ -11,7 +11,6 @@ import json
 import sqlite3
 from typing import TYPE_CHECKING, Callable
 
-from zooflow.sandbox.workflows import Workflows
 from zooflow.slugs import parameterize
 
 if TYPE_CHECKING:
@@ -48,6 +47,8 @@ def _find_or_insert(conn: sqlite3.Connection, find: str, find_args: tuple, inser
 
 
 def seed_demo(sb: Sandbox) -> dict[str, int]:
+    from zooflow.sandbox.workflows import Workflows  # here: `zooflow --help` reads SEEDS without the sandbox's API
+
     user_id = sb.db.scalar("SELECT id FROM users WHERE login = ?", (DEMO_USER,))
     if user_id is None:
         user_id = sb.auth.create_user(DEMO_USER, DEMO_PASSWORD)

@@ -10,9 +10,7 @@ import json
 from typing import Any
 
 from zooflow.connection_args import add_changing_command, config_from_args
-from zooflow.panoptes import connect
-from zooflow.subjects.dedupe import KEEP_CHOICES
-from zooflow.subjects.metadata import MODES
+from zooflow.subjects.choices import KEEP_CHOICES, MODES
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -49,6 +47,7 @@ def _print(report: dict[str, Any], lines: list[str], as_json: bool) -> None:
 
 
 def run_dedupe(args: argparse.Namespace) -> int:
+    from zooflow.panoptes import connect
     from zooflow.subjects.dedupe import apply_dedupe, format_dedupe, plan_dedupe
 
     with connect(config_from_args(args)):
@@ -59,6 +58,7 @@ def run_dedupe(args: argparse.Namespace) -> int:
 
 
 def run_update_metadata(args: argparse.Namespace) -> int:
+    from zooflow.panoptes import connect
     from zooflow.subjects.metadata import apply_metadata_update, format_metadata, plan_metadata_update
 
     with connect(config_from_args(args)):

@@ -19,8 +19,8 @@ from panoptes_client.panoptes import PanoptesAPIException
 
 from zooflow.errors import ConfigurationError
 from zooflow.panoptes import login_hint
+from zooflow.subjects.choices import KEEP_CHOICES
 
-KEEP_CHOICES = ("oldest", "newest")
 UNLINK_BATCH = 100
 
 

@@ -29,11 +29,10 @@ from panoptes_client.panoptes import PanoptesObject
 
 from zooflow.errors import ConfigurationError
 from zooflow.retries import STALE_ETAG
+from zooflow.subjects.choices import MODES
 from zooflow.subjects.dedupe import find_subject_set, metadata_text
 
 log = logging.getLogger(__name__)
-
-MODES = ("merge", "replace")
 
 
 @dataclass
