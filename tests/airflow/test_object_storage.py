@@ -4,6 +4,7 @@ and the active-learning DAG reading from it with an empty cache."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 import shutil
@@ -187,6 +188,85 @@ def test_prune_keeps_the_newest_downloads(aws_conn, s3, tmp_path) -> None:
     prefix = url.split(f"{BUCKET}/", 1)[1]
     assert sorted(k.rsplit("/", 1)[1] for k in keys(s3, prefix)) == [
         "classifications-1.csv.gz", "classifications-3.csv.gz", "latest.json"]
+
+
+def write_export(path: Path, rows: int, day: str) -> Path:
+    """A small classifications export in Panoptes' layout, gzipped."""
+    header = ("classification_id,user_name,user_id,user_ip,workflow_id,workflow_name,workflow_version,created_at,"
+              "gold_standard,expert,metadata,annotations,subject_data,subject_ids")
+    lines = [f'{n},vol{n % 7},{n % 7},ip,1,Glitch classification,1.1,{day} 12:00:00 UTC,,,"{{}}",'
+             f'"[{{""task"":""T0"",""value"":{n % 2}}}]","{{}}",{n % 20 + 1}' for n in range(1, rows + 1)]
+    path.write_bytes(gzip.compress("\n".join([header, *lines, ""]).encode()))
+    return path
+
+
+def test_a_pending_download_is_settled_through_the_bucket_whichever_worker_slices_it(aws_conn, s3, demo_sandbox,
+                                                                                      demo_config, tmp_path) -> None:
+    """Worker A downloads, leaving the gzip check to the slice; worker B slices. What is pending is the
+    bucket's pending.json, not a cache's: B promotes a good download, refuses one whose bytes went bad on
+    the way (the bucket keeps the last good one, its record and slices), and A's next download fetches the
+    refused export again although its own cache still holds a copy and a pending.json naming it."""
+    from panoptes_client import Workflow
+
+    from zooflow.exports.export_requests import ExportTarget
+    from zooflow.exports.slice_spec import SliceSpec
+    from zooflow.exports.steps import download_step, slice_step
+    from zooflow.panoptes import connect
+
+    url = f"s3://{CONN_ID}@{BUCKET}/pending-{uuid.uuid4().hex[:8]}"
+    a, b = DataStore(url, cache_dir=tmp_path / "a"), DataStore(url, cache_dir=tmp_path / "b")
+    with connect(demo_config):
+        workflow_id = int(Workflow.where(project_id=1).next().id)
+    target = ExportTarget("workflow", workflow_id, "classifications")
+    folder = relative(DataRoot("/").exports_dir(SLUG, "classifications", "workflow", workflow_id), Path("/"))
+    prefix = f"{url.split(f'{BUCKET}/', 1)[1]}/{folder}"
+    slices = url.split(f"{BUCKET}/", 1)[1] + "/" + relative(DataRoot("/").slices_dir(SLUG, "classifications"), Path("/"))
+
+    def exports(store: DataStore) -> Path:
+        return store.root.exports_dir(SLUG, "classifications", "workflow", workflow_id)
+
+    def serve(rows: int, day: str) -> None:
+        demo_sandbox.admin.advance_clock(hours=25)
+        demo_sandbox.admin.install_export("workflow", workflow_id, "classifications",
+                                          write_export(tmp_path / f"export-{rows}.csv.gz", rows, day))
+
+    def bucket() -> dict[str, bytes]:
+        return {k.removeprefix(prefix + "/"): v for k, v in keys(s3, prefix + "/").items()}
+
+    def slice_on_b(download) -> None:
+        slice_step(b, SLUG, "classifications", exports(b), SliceSpec(formats=("csv",)), run_id=uuid.uuid4().hex,
+                   download=download.to_dict())
+
+    with connect(demo_config):
+        serve(30, "2026-11-20")
+        first = download_step(a, target, exports(a), requested_at=None, defer_check=True)
+        name = Path(first.path).name
+        assert first.pending and set(bucket()) == {name, "pending.json"}
+        slice_on_b(first)
+        assert set(bucket()) == {"latest.json", name} and json.loads(bucket()["latest.json"])["path"] == name
+        sliced = keys(s3, slices + "/")
+        assert sliced
+
+        serve(40, "2026-11-21")
+        second = download_step(a, target, exports(a), requested_at=None, defer_check=True)
+        other = Path(second.path).name
+        good = bucket()[other]
+        middle = len(good) // 2  # the bucket's copy has the length, not the bytes: a corrupt upload
+        s3["client"].put_object(Bucket=BUCKET, Key=f"{prefix}/{other}",
+                                Body=good[:middle] + bytes(x ^ 0xFF for x in good[middle:middle + 32]) + good[middle + 32:])
+        with pytest.raises(ConfigurationError, match=f"{other} is not a complete gzip file .*found by the slice"):
+            slice_on_b(second)
+        assert set(bucket()) == {"latest.json", name} and json.loads(bucket()["latest.json"])["path"] == name
+        assert keys(s3, slices + "/") == sliced
+        assert (exports(a) / other).read_bytes() == good and (exports(a) / "pending.json").exists()  # A's stale cache
+
+        since = demo_sandbox.admin.last_request_id()
+        again = download_step(a, target, exports(a), requested_at=None, defer_check=True)
+        assert not again.already_downloaded and again.pending
+        assert [r["status"] for r in demo_sandbox.admin.requests(since_id=since) if r["path"].startswith("/blob/")] == [200]
+        slice_on_b(again)
+        assert set(bucket()) == {"latest.json", name, other} and bucket()[other] == good
+        assert json.loads(bucket()["latest.json"])["path"] == other
 
 
 # -- the DAGs against the S3 stand-in -----------------------------------------------------------------

@@ -43,6 +43,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         step.add_argument("--data-root", type=Path, help="where exports are kept (default $ZOOFLOW_DATA_ROOT)")
         step.add_argument("--json", action="store_true", help="print the outcome as JSON")
         add_connection_args(step)
+        if name == "download":
+            step.add_argument("--defer-check", action="store_true",
+                              help="check the length only, leaving the gzip's CRC check to the exports DAG's slice, which "
+                                   "reads the whole file anyway: the file is recorded in pending.json, not latest.json, "
+                                   "until that slice (or a download without this flag) has checked it")
         if name == "wait":
             step.add_argument("--timeout", type=float, default=360, help="give up after this many minutes (default 360)")
             step.add_argument("--poll", type=float, default=30, help="look again every this many seconds (default 30)")
@@ -163,9 +168,12 @@ def run_download(args: argparse.Namespace) -> int:
             outcome = _outcome(folder, target)
             with terminal_progress(f"{target.export_type}") as progress:
                 result = download_step(LocalStorage(args.data_root), target, folder, requested_at=outcome.requested_at,
-                                       progress=lambda done, total, _elapsed: progress(done, total))
+                                       progress=lambda done, total, _elapsed: progress(done, total),
+                                       defer_check=args.defer_check)
             results.append(result.to_dict())
             state = "already downloaded" if result.already_downloaded else f"downloaded in {result.seconds:.1f} s"
+            if result.pending:
+                state += "; gzip not yet checked (pending.json)"
             lines.append(f"{target}: {result.path} ({result.bytes / 1e6:.1f} MB, {state})")
     _print(args, results, lines)
     return 0

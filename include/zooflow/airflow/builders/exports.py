@@ -45,10 +45,13 @@ For each export type (classifications, subjects, workflows):
    new request will be allowed, and that the last good download and its slices are kept. Where no triggerer
    runs, set `AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE=False`: the wait then pokes in reschedule mode, freeing its worker
    slot between looks;
-3. **download** — streams the gzip file, resuming after dropped connections, verifies it, and
-   renames it into place (the last good file is never lost; an unchanged export is not fetched again);
+3. **download** — streams the gzip file, resuming after dropped connections, checks its length, and
+   renames it into place (the last good file is never lost; an unchanged export is not fetched again).
+   The workflows export's gzip is checked as it arrives; the others' by their slice, which inflates them anyway;
 4. **slice** — keeps the rows the slice spec asks for, one `created_date=YYYY-MM-DD` partition per
-   day (CSV and Parquet), quarantining malformed rows with their line numbers;
+   day (CSV and Parquet), quarantining malformed rows with their line numbers. Its read checks the new
+   download's gzip (CRC and length): only then does `latest.json` name it; a damaged one is removed, the
+   last good download and slices are kept, and the next run downloads it again;
 5. **flatten** (classifications) — one row per classification and task.
 
 **Runs.** A first step, **check_form**, builds the slice spec the form asks for and fails at once
@@ -140,12 +143,13 @@ def build_exports_dag(dag_id: str, dags_folder: Path, *, schedule: str | None, p
                     request_new="{{ params.request_new }}", deferrable=default_deferrable(), **COMMON,
                 )
                 wait = ExportReadySensor(task_id="wait", request=request.output, **wait_settings())
+                # What the DAG slices is checked by its slice, which inflates it anyway; the rest as it arrives.
                 download = DownloadExportOperator(task_id="download", export_type=export_type, request=request.output,
-                                                  **COMMON)
+                                                  defer_check=export_type in SLICED, **COMMON)
                 check >> request >> wait >> download
                 if export_type in SLICED:
                     sliced = SliceExportOperator(task_id="slice", export_type=export_type, spec=spec_fields,
-                                                 spec_file="{{ params.spec_file }}", **COMMON)
+                                                 spec_file="{{ params.spec_file }}", download=download.output, **COMMON)
                     download >> sliced
                     if export_type == "classifications":
                         sliced >> FlattenClassificationsOperator(task_id="flatten", slice_report=sliced.output, **COMMON)

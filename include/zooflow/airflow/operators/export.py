@@ -124,14 +124,22 @@ class RequestExportOperator(_ExportOperator):
 
 class DownloadExportOperator(_ExportOperator):
     """Download the export the request step waited for (again, if the copy kept is damaged); in a
-    backfill, point at the last download, and fail, naming the fix, if it is damaged."""
+    backfill, point at the last download, and fail, naming the fix, if it is damaged.
+
+    :param defer_check: leave the gzip's CRC and length check to the slice task that reads the file
+        next (``SliceExportOperator`` given this task's output as ``download``): the download is
+        recorded as pending, and the slice promotes it to ``latest.json`` or refuses it. The exports
+        DAG sets it for the exports it slices. Default: checked during the transfer.
+    """
 
     template_fields: Sequence[str] = (*_ExportOperator.template_fields, "request")
 
-    def __init__(self, *, request: dict[str, Any] | Any, progress_every: float = 10.0, **kwargs: Any) -> None:
+    def __init__(self, *, request: dict[str, Any] | Any, progress_every: float = 10.0, defer_check: bool = False,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.request = request
         self.progress_every = progress_every
+        self.defer_check = defer_check
 
     def execute(self, context: Any) -> dict[str, Any]:
         with fail_fast_on_bad_config():
@@ -144,28 +152,37 @@ class DownloadExportOperator(_ExportOperator):
             target = ExportTarget(**self.request["target"])
             with self.hook.get_conn():
                 result = download_step(store, target, exports_dir, requested_at=self.request["requested_at"],
-                                       progress=ProgressLog(str(target), every=self.progress_every, emit=self.log.info))
-        self.log.info("%s: %s (%.1f MB) in %s", target, "already downloaded" if result.already_downloaded else "downloaded",
-                      result.bytes / 1e6, store.url(result.path))
+                                       progress=ProgressLog(str(target), every=self.progress_every, emit=self.log.info),
+                                       defer_check=self.defer_check)
+        self.log.info("%s: %s (%.1f MB) in %s%s", target, "already downloaded" if result.already_downloaded else "downloaded",
+                      result.bytes / 1e6, store.url(result.path),
+                      "; the slice checks its gzip (CRC and length) as it reads it" if result.pending else "")
         return result.to_dict()
 
 
 class SliceExportOperator(_ExportOperator):
-    """Slice the latest download into date partitions and announce them as an Asset event.
+    """Slice the run's download into date partitions and announce them as an Asset event.
 
     The created_at window is the run's data interval for scheduled runs and backfills (one
     partition per date), and the spec's own ``since``/``until`` otherwise. ``spec_file`` is the
     name of a YAML file in the config folder (``zooflow.config_dir``), not a path: a form may not
     read other files.
+
+    :param download: the download task's output. A download it names as pending (``defer_check``)
+        is checked by this slice's read: promoted to ``latest.json`` when the slice completes,
+        refused (removed, the last good download and the slices kept) when it is damaged. Otherwise,
+        and in backfills, the last checked download is sliced (see ``zooflow.exports.steps.slice_step``).
     """
 
-    template_fields: Sequence[str] = (*_ExportOperator.template_fields, "spec", "spec_file")
+    template_fields: Sequence[str] = (*_ExportOperator.template_fields, "spec", "spec_file", "download")
 
-    def __init__(self, *, spec: dict[str, Any] | None = None, spec_file: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, *, spec: dict[str, Any] | None = None, spec_file: str | None = None,
+                 download: dict[str, Any] | Any = None, **kwargs: Any) -> None:
         kwargs.setdefault("outlets", [EXPORTS_ALIAS])
         super().__init__(**kwargs)
         self.spec = spec
         self.spec_file = spec_file
+        self.download = download
 
     def execute(self, context: Any) -> dict[str, Any]:
         with fail_fast_on_bad_config():
@@ -174,7 +191,7 @@ class SliceExportOperator(_ExportOperator):
                             context.get("data_interval_start"), context.get("data_interval_end"))
             store = data_store()
             step = slice_step(store, self.project, self.export_type, self.exports_dir(store.root), spec,
-                              run_id=context["run_id"],
+                              run_id=context["run_id"], download=self.download or None,
                               progress=lambda source: ProgressLog(f"slicing {source.name}", every=10.0,
                                                                   emit=self.log.info))
         for line in step.report.summary_lines():
