@@ -445,3 +445,99 @@ def test_the_slice_path_does_not_import_pandas(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                           env={**os.environ, "PYTHONWARNINGS": "ignore"})
     assert done.stdout.strip() == "False"
+
+
+# -- any spread of dates: one part per date and format ------------------------------------------
+
+
+def _dated_export(path: Path, days: int, rows: int, seed: int) -> tuple[Path, dict[str, list[bytes]]]:
+    """``rows`` rows over ``days`` dates in no order; returns the file and each date's records in file order."""
+    import random
+
+    rng = random.Random(seed)
+    stamps = [f"2024-{1 + d // 28:02d}-{1 + d % 28:02d} {rng.randrange(24):02d}:{rng.randrange(60):02d}:00 UTC"
+              for d in (rng.randrange(days) for _ in range(rows))]
+    make_export(path, [{"created_at": stamp} for stamp in stamps])
+    by_date: dict[str, list[bytes]] = {}
+    for _, record in records(path.read_bytes())[1]:
+        day = record.split(b",")[COLUMNS["created_at"]].decode()[:10]
+        by_date.setdefault(day, []).append(record)
+    return path, by_date
+
+
+def _parts(out: Path) -> dict[str, list[str]]:
+    return {folder.name.split("=")[1]: sorted(p.name for p in folder.iterdir()) for folder in out.glob("created_date=*")}
+
+
+def _parquet_matches_csv(part: Path) -> pq.ParquetFile:
+    parquet = pq.ParquetFile(part.with_suffix(".parquet"))
+    table = parquet.read()
+    assert table.to_pylist() == pacsv.read_csv(part, convert_options=pacsv.ConvertOptions(
+        column_types={c: "string" for c in table.column_names}, strings_can_be_null=False)).to_pylist()
+    return parquet
+
+
+@pytest.mark.parametrize("chunk_size", [1 << 20, 2500])
+def test_dates_in_no_order_give_one_part_per_date_and_format_in_file_order(chunk_size, tmp_path, monkeypatch):
+    from zooflow.exports.slicing import output
+
+    path, by_date = _dated_export(tmp_path / "shuffled.csv", days=40, rows=400, seed=7)
+    default, _ = check(path, SliceSpec(), tmp_path, chunk_size=chunk_size)
+    default_out = Path(default.outputs[0]).parent.parent
+    # Budgets small enough that dates are appended many times, files are closed and reopened, and
+    # row groups are cut inside a date: the same CSV bytes, the same Parquet rows.
+    monkeypatch.setattr(output, "OPEN_FILES", 3)
+    monkeypatch.setattr(output, "BUFFER_BYTES", 6000)
+    monkeypatch.setattr(output, "SEGMENT_ROWS", 4)
+    monkeypatch.setattr(output, "PARSE_BLOCK", 3000)
+    small, out = check(path, SliceSpec(), tmp_path, chunk_size=chunk_size)
+    assert _stable(small) == _stable(default)
+    assert _parts(out) == {day: ["part-00000.csv", "part-00000.parquet"] for day in by_date}
+    assert len(by_date) == 40
+    for day, expected in by_date.items():
+        part = out / f"created_date={day}" / "part-00000.csv"
+        assert part.read_bytes() == records(path.read_bytes())[0] + b"".join(expected)  # header, then file order
+        assert part.read_bytes() == (default_out / f"created_date={day}" / "part-00000.csv").read_bytes()
+        # Row groups end where a chunk's records for the date end, once they reach SEGMENT_ROWS.
+        metadata = _parquet_matches_csv(part).metadata
+        groups = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
+        assert sum(groups) == len(expected) and all(rows >= 4 for rows in groups[:-1])
+        if chunk_size < 10_000 and len(expected) > 12:
+            assert len(groups) > 1
+        assert _parquet_matches_csv(default_out / f"created_date={day}" / "part-00000.csv").num_row_groups == 1
+
+
+def test_parquet_alone_leaves_no_csv_parts(tmp_path):
+    path, by_date = _dated_export(tmp_path / "shuffled.csv", days=12, rows=90, seed=3)
+    both = slice_export(path, tmp_path / "both", SliceSpec())
+    alone = slice_export(path, tmp_path / "alone", SliceSpec.from_mapping({"formats": ["parquet"]}))
+    assert _parts(tmp_path / "alone") == {day: ["part-00000.parquet"] for day in by_date}
+    assert all(p.endswith(".parquet") for p in alone.outputs) and len(alone.outputs) == 12
+    for day in by_date:
+        name = f"created_date={day}/part-00000.parquet"
+        assert pq.read_table(tmp_path / "alone" / name).equals(pq.read_table(tmp_path / "both" / name))
+    assert _stable(alone)["partitions"] == _stable(both)["partitions"]
+
+
+def test_a_failure_while_writing_parquet_leaves_the_previous_slices(tmp_path, monkeypatch):
+    from zooflow.exports.slicing import output
+
+    path, _ = _dated_export(tmp_path / "shuffled.csv", days=30, rows=300, seed=5)
+    out = tmp_path / "slices"
+    slice_export(path, out, SliceSpec.from_mapping({"since": "2024-01-10"}))
+    before = _tree(out)
+    parse, calls = output._parse_rows, []
+
+    def failing(data, header):
+        calls.append(1)
+        if len(calls) == 7:
+            raise OSError("No space left on device")
+        return parse(data, header)
+
+    monkeypatch.setattr(output, "_parse_rows", failing)
+    monkeypatch.setattr(output, "SEGMENT_ROWS", 2)
+    with pytest.raises(OSError, match="No space left"):
+        slice_export(path, out, SliceSpec())
+    assert len(calls) >= 7
+    assert _tree(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shuffled.csv", "slices"]  # no staging folder left
