@@ -8,6 +8,17 @@ size: question-task rows of about 1.6 KB, survey rows of about 1 KB, point/circl
 come from pools larger than gzip's 32 KB window, so the file compresses about as a real one does.
 
     python benchmarks/make_export.py --size-gb 1 --out benchmarks/out/export-1g.csv.gz
+    python benchmarks/make_export.py --size-gb 1 --mix drawing --out benchmarks/out/drawing-1g.csv.gz
+
+``--mix drawing`` makes a drawing-heavy export instead of the default mix (for the flatten benchmark):
+most rows are point, circle, polygon and freehand drawings with many marks each, in the old
+front-end's format (``tool``, ``tool_label``, polygons as ``points``) and the new one's
+(``taskType``, ``toolIndex``, ``toolType``, ``markIndex``, freehand as ``pathX``/``pathY``).
+The default mix's file is the same with or without the option.
+
+``--order shuffled`` draws each row's created_at at random over ``--days`` instead of rising with the
+ids (an export rewritten in R, or concatenated by hand): dates in no order, every other cell as in
+id order.
 
 Generation is templated (a few string formats per row) and gzip runs on its own thread: about
 20 s per GB. By default the file is gzipped with zlib at level 6, as Panoptes' Ruby export worker
@@ -50,6 +61,19 @@ WORKFLOWS = [
     (28090, "Draw", "freehand", ("4.4", "8.7", "13.19"), 0.0795),
     (21353, "Legacy\nquestions", "question", ("2.1",), 0.0005),
 ]
+# --mix drawing: (id, name, task kind, versions, weight); about 16 marks and 3.6 KB per row on average.
+DRAWING_WORKFLOWS = [
+    (31001, "Penguin count", "points_old", ("52.76", "61.3"), 0.25),
+    (31002, "Mark the craters", "points_new", ("3.12", "4.1"), 0.2),
+    (21352, "Find clusters, then mark galaxies", "circles_old", ("44.19", "57.37"), 0.15),
+    (31003, "Circle the nests", "circles_new", ("8.2",), 0.1),
+    (28090, "Draw", "freehand_many", ("4.4", "13.19"), 0.15),
+    (31004, "Outline the fields", "polygon_old", ("19.40",), 0.05),
+    (21350, "Superluminous Supernovae", "question", ("16.9", "16.10", "16.55"), 0.0995),
+    (21353, "Legacy\nquestions", "question", ("2.1",), 0.0005),
+]
+MIXES = {"default": WORKFLOWS, "drawing": DRAWING_WORKFLOWS}
+ROW_BYTES = {"default": 1700, "drawing": 3600}  # about the mean row, to spread created_at over --days
 QUESTION_TASKS = [
     ("T0", "**Has the lightcurve been rising for more than 20 days?**\n\nNOTE: The y-axis shows the magnitude "
            "(brightness) of the supernova. In astronomy smaller magnitudes are brighter!", ("Yes", "No")),
@@ -95,6 +119,55 @@ def _pools(rng: random.Random) -> dict:
         "freehand": [_quote(_compact([{"task": "T0", "task_label": "Explain what to draw.", "value": v}])) for v in freehand],
         "users": users,
     }
+
+
+def _drawing_pools(rng: random.Random) -> dict:
+    """Cells of the drawing mix: many marks per row, old and new front-end formats (CSV-quoted JSON)."""
+    def many() -> int:  # marks per row: a long tail, as in counting projects
+        return min(400, int(rng.lognormvariate(3.0, 0.8)))
+
+    def xy() -> dict:
+        return {"x": round(rng.uniform(0, 1200), 3), "y": round(rng.uniform(0, 900), 3)}
+
+    def cell(task: str, label: str, value: list, new: bool) -> str:
+        annotation = {"task": task, "taskType": "drawing", "value": value} if new else {"task": task, "task_label": label, "value": value}
+        return _quote(_compact([annotation]))
+
+    points_labels, circle_labels = ("Adult", "Chick", "Egg"), ("Nest", "Empty nest")
+    walk = np.random.default_rng(rng.getrandbits(32))
+    pools: dict[str, list[str]] = {kind: [] for kind in ("points_old", "points_new", "circles_old", "circles_new",
+                                                          "freehand_many", "polygon_old")}
+    for _ in range(2500):
+        tools = [rng.randrange(3) for _ in range(many())]
+        pools["points_old"].append(cell("T0", "Mark every adult, chick and egg.", [
+            xy() | {"tool": t, "frame": 0, "details": [], "tool_label": points_labels[t]} for t in tools], False))
+        tools = [rng.randrange(2) for _ in range(many())]
+        pools["points_new"].append(cell("T1", "", [
+            {"details": [], "frame": rng.choice((0, 0, 1)), "markIndex": i, "toolIndex": t, "toolType": "point"} | xy()
+            for i, t in enumerate(tools)], True))
+        tools = [rng.randrange(3) for _ in range(many() // 2)]
+        pools["circles_old"].append(cell("T0", "Draw circles around any clusters in the image.", [
+            xy() | {"r": round(rng.uniform(5, 120), 2), "tool": t, "angle": round(rng.uniform(-180, 180), 3), "frame": 0,
+                    "details": [], "tool_label": ("Cluster", "Background galaxy", "Other")[t]} for t in tools], False))
+        tools = [rng.randrange(2) for _ in range(many() // 2)]
+        pools["circles_new"].append(cell("T0", "", [
+            {"details": [{"task": "T0.0.0"}], "frame": 0, "markIndex": i, "toolIndex": t, "toolType": "circle"} | xy()
+            | {"r": round(rng.uniform(5, 80), 2), "angle": 0} for i, t in enumerate(tools)], True))
+        polygons = []
+        for _ in range(rng.choice((1, 2, 3, 5))):
+            polygons.append({"tool": 0, "frame": 0, "closed": True, "details": [], "tool_label": "Field",
+                             "points": [xy() for _ in range(rng.randint(4, 12))]})
+        pools["polygon_old"].append(cell("T0", "Outline every field.", polygons, False))
+    for _ in range(1500):
+        lines = []
+        for index in range(rng.choice((1, 2, 3, 4, 6))):
+            n = int(rng.lognormvariate(4.3, 0.5))  # about 75 points a line
+            px = np.round(rng.uniform(100, 900) + np.cumsum(walk.normal(0, 1.2, n)), 2).tolist()
+            py = np.round(rng.uniform(100, 600) + np.cumsum(walk.normal(0, 1.2, n)), 2).tolist()
+            lines.append({"frame": 0, "pathX": px, "pathY": py, "details": [], "markIndex": index, "toolIndex": 0,
+                          "toolType": "freehandLine"})
+        pools["freehand_many"].append(cell("T0", "", lines, True))
+    return pools
 
 
 def _annotations(kind: str, rng: random.Random, pools: dict) -> str:
@@ -175,11 +248,14 @@ class _Compressor:
 
 
 def generate(out: Path, size_bytes: int, *, seed: int = 1, days: int = 60, gzip_kind: str = "zlib",
-             multi_subject_rate: float = 0.0) -> dict:
+             multi_subject_rate: float = 0.0, mix: str = "default", order: str = "id") -> dict:
     rng = random.Random(seed)
     pools = _pools(rng)
-    weights = [w[4] for w in WORKFLOWS]
-    rows_estimate = max(1, size_bytes // 1700)
+    if mix != "default":  # after the default pools, so the default mix's file does not change
+        pools |= _drawing_pools(rng)
+    workflows = MIXES[mix]
+    weights = [w[4] for w in workflows]
+    rows_estimate = max(1, size_bytes // ROW_BYTES[mix])
     step = days * 86400 / rows_estimate
     written, rows, classification_id, subject_base = len(HEADER), 0, 543000000, 96000000
     sessions: dict[str, tuple[str, str]] = {}
@@ -193,9 +269,11 @@ def generate(out: Path, size_bytes: int, *, seed: int = 1, days: int = 60, gzip_
             for _ in range(2000):
                 rows += 1
                 classification_id += rng.randint(1, 40)
-                finished = START + timedelta(seconds=rows * step + rng.uniform(0, step))
+                # --order shuffled: one draw all the same, so every other cell is what id order gives
+                offset = rows * step + rng.uniform(0, step) if order == "id" else rng.uniform(0, days * 86400)
+                finished = START + timedelta(seconds=offset)
                 started = finished - timedelta(seconds=rng.lognormvariate(3.5, 1.0))
-                workflow_id, name, kind, versions, _ = rng.choices(WORKFLOWS, weights)[0]
+                workflow_id, name, kind, versions, _ = rng.choices(workflows, weights)[0]
                 version = versions[-1] if rng.random() < 0.7 else rng.choice(versions)
                 if rng.random() < 0.4:
                     ip = _hex(rng, 20)
@@ -233,7 +311,7 @@ def generate(out: Path, size_bytes: int, *, seed: int = 1, days: int = 60, gzip_
     finally:
         handle.close()
     temp.replace(out)
-    return {"path": str(out), "rows": rows, "uncompressed_bytes": written, "compressed_bytes": out.stat().st_size,
+    return {"path": str(out), "mix": mix, "rows": rows, "uncompressed_bytes": written, "compressed_bytes": out.stat().st_size,
             "first": START.isoformat(), "last": (START + timedelta(seconds=rows * step)).isoformat()}
 
 
@@ -247,10 +325,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="zlib level 6 as Panoptes writes (default), or ISA-L level 2 (faster to make)")
     parser.add_argument("--multi-subject-rate", type=float, default=0.0,
                         help="share of rows with two subject ids (the founding loop crashes on them)")
+    parser.add_argument("--mix", choices=tuple(MIXES), default="default",
+                        help="task mix: default (mostly questions and surveys) or drawing (mostly many-mark drawings)")
+    parser.add_argument("--order", choices=("id", "shuffled"), default="id",
+                        help="created_at rising with the ids, as Panoptes writes (default), or in no order (an export "
+                             "rewritten or concatenated by hand); the other cells are the same either way")
     args = parser.parse_args(argv)
     started = time.monotonic()
     info = generate(args.out, int(args.size_gb * 1e9), seed=args.seed, days=args.days, gzip_kind=args.gzip,
-                    multi_subject_rate=args.multi_subject_rate)
+                    multi_subject_rate=args.multi_subject_rate, mix=args.mix, order=args.order)
     info["seconds"] = round(time.monotonic() - started, 1)
     json.dump(info, sys.stdout, indent=1)
     print()
