@@ -14,13 +14,15 @@ not need the GIL for the heavy parts:
   the whole file.
 * Every test is a vectorised mask; a row that cannot be judged (bad quoting, not UTF-8, a bad
   date or id) goes to the quarantine file with its line number and reason, never silently away.
-* Kept rows are copied byte for byte from the input (no re-serialising) into
-  ``created_date=YYYY-MM-DD/part-NNNNN.csv``; Parquet parts are parsed from those bytes only.
+* Kept rows are copied byte for byte from the input (no re-serialising) into one
+  ``created_date=YYYY-MM-DD/part-00000.csv`` per date, in file order, whatever order the dates
+  come in (an export rewritten by hand costs no more files than one in Panoptes' order); Parquet
+  parts, one per date, are parsed from those bytes only, at the end, on two threads.
 
-Memory depends on the chunk size and the number of chunks in flight, not on the file: a 4 GB
-export needs no more than a 1 GB one. Outputs are written into a staging folder and moved into
-place per date partition at the end, so a failed run (a truncated download, say) leaves the
-previous slices as they were.
+Memory depends on the chunk size, the number of chunks in flight and the kept bytes held before
+they are appended (``output.BUFFER_BYTES``), not on the file: a 4 GB export needs no more than a
+1 GB one. Outputs are written into a staging folder and moved into place per date partition at the
+end, so a failed run (a truncated download, say) leaves the previous slices as they were.
 
 The parts, one job each: ``source`` (reading, gzip, chunks), ``chunk`` (one chunk: parse, place,
 check, filter), ``cells`` (cells as numbers, and the spec's checks and tests as masks), ``output``

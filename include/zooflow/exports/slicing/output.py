@@ -190,39 +190,84 @@ class Partitions:
     def _write_parquet(self) -> None:
         import pyarrow.parquet as pq  # only when Parquet is asked for: it costs start-up time
 
-        units: list[tuple[_Date, int]] = []
+        # Units of work, each parsed at once: one row group of a large date, or several small dates
+        # together (a parse has a set-up cost that a date of a few hundred rows would mostly be).
+        units: list[list[tuple[_Date, int]]] = []
+        small: list[tuple[_Date, int]] = []
+        small_bytes = 0
         for date in sorted(self.dates.values(), key=lambda d: d.size, reverse=True):  # large dates first
             if date.segment_rows:
                 date.segments.append((date.segment_start, date.size, date.segment_rows))
                 date.segment_start, date.segment_rows = date.size, 0
-            units += [(date, index) for index in range(len(date.segments))]
+            if len(date.segments) == 1 and date.size < PARSE_BLOCK // 2:
+                small.append((date, 0))
+                small_bytes += date.segments[0][1] - date.segments[0][0]
+                if small_bytes >= PARSE_BLOCK:
+                    units.append(small)
+                    small, small_bytes = [], 0
+            else:
+                units += [[(date, index)] for index in range(len(date.segments))]
+        if small:
+            units.append(small)
         work = iter(units)
         taking = threading.Lock()
         failures: list[BaseException] = []
+        local = threading.local()
 
-        def convert(date: _Date, index: int) -> None:
-            start, end, rows = date.segments[index]
-            # Mapped, not read: the file's pages are in the page cache already, and fresh memory
-            # to copy them into costs more than the parse on some virtual machines.
-            with pa.memory_map(str(date.csv)) as mapped:
-                mapped.seek(start)
-                table = _parse_rows(mapped.read_buffer(end - start), self.header)
-            if table.num_rows != rows:
-                raise RuntimeError(f"kept {rows} rows but re-read {table.num_rows} for Parquet ({date.csv})")
-            with date.turn:
-                while date.next != index and not failures:
-                    date.turn.wait(0.5)
-                if failures:
-                    return
-                if date.writer is None:
-                    date.writer = pq.ParquetWriter(str(date.csv.with_suffix(".parquet")), self.schema,
-                                                   **self.parquet_options)
-                date.writer.write_table(table, row_group_size=max(1, table.num_rows))
-                date.next += 1
-                if date.next == len(date.segments):
-                    date.writer.close()
-                    date.writer = None
-                date.turn.notify_all()
+        def parse(unit: list[tuple[_Date, int]]) -> list[pa.Table]:
+            if len(unit) == 1:
+                date, index = unit[0]
+                start, end, _ = date.segments[index]
+                # Mapped, not read: the file's pages are in the page cache already, and fresh memory
+                # to copy them into costs more than the parse on some virtual machines.
+                with pa.memory_map(str(date.csv)) as mapped:
+                    mapped.seek(start)
+                    return [_parse_rows(mapped.read_buffer(end - start), self.header)]
+            # Small dates side by side in one buffer (kept per thread, so no fresh pages), parsed
+            # once and cut by their row counts: each date's bytes are whole records.
+            total = sum(date.segments[index][1] - date.segments[index][0] for date, index in unit)
+            if len(getattr(local, "buffer", b"")) < total:
+                local.buffer = bytearray(max(total, 2 * PARSE_BLOCK))
+            view = memoryview(local.buffer)
+            filled = 0
+            for date, index in unit:
+                start, end, _ = date.segments[index]
+                with open(date.csv, "rb", buffering=0) as handle:
+                    while start < end:
+                        got = os.preadv(handle.fileno(), [view[filled: filled + end - start]], start)
+                        if not got:
+                            raise RuntimeError(f"{date.csv} is shorter than was written")
+                        start, filled = start + got, filled + got
+            table = _parse_rows(pa.py_buffer(local.buffer)[:filled], self.header)
+            tables, offset = [], 0
+            for date, index in unit:
+                rows = date.segments[index][2]
+                tables.append(table.slice(offset, rows))
+                offset += rows
+            if offset != table.num_rows:
+                raise RuntimeError(f"kept {offset} rows but re-read {table.num_rows} for Parquet "
+                                   f"({', '.join(str(date.csv) for date, _ in unit)})")
+            return tables
+
+        def convert(unit: list[tuple[_Date, int]]) -> None:
+            for (date, index), table in zip(unit, parse(unit)):
+                rows = date.segments[index][2]
+                if table.num_rows != rows:
+                    raise RuntimeError(f"kept {rows} rows but re-read {table.num_rows} for Parquet ({date.csv})")
+                with date.turn:
+                    while date.next != index and not failures:
+                        date.turn.wait(0.5)
+                    if failures:
+                        return
+                    if date.writer is None:
+                        date.writer = pq.ParquetWriter(str(date.csv.with_suffix(".parquet")), self.schema,
+                                                       **self.parquet_options)
+                    date.writer.write_table(table, row_group_size=max(1, table.num_rows))
+                    date.next += 1
+                    if date.next == len(date.segments):
+                        date.writer.close()
+                        date.writer = None
+                    date.turn.notify_all()
 
         def worker() -> None:
             while not failures:
@@ -231,10 +276,10 @@ class Partitions:
                 if unit is None:
                     return
                 try:
-                    convert(*unit)
+                    convert(unit)
                 except BaseException as exc:  # noqa: BLE001 - raised on the caller's thread below
                     failures.append(exc)
-                    for date, _ in units:
+                    for date in self.dates.values():
                         with date.turn:
                             date.turn.notify_all()
 
