@@ -13,6 +13,7 @@ import pytest
 from export_support import with_annotations
 
 from zooflow.errors import ConfigurationError
+from zooflow.exports.flat_tables import FlatTable, publish
 from zooflow.exports.flatten import flatten_export
 
 OLD_MARKS = [
@@ -170,3 +171,13 @@ def test_a_flatten_that_fails_leaves_the_last_tables_and_no_parts(tmp_path):
         flatten_export(damaged, tmp_path / "flat", chunk_rows=4)
     assert {p.name: p.read_bytes() for p in tmp_path.glob("flat*")} == before
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_long_marks_are_spilled_by_their_size_not_only_their_count(tmp_path):
+    table = FlatTable(tmp_path / "marks", ["points"], formats=("csv",), sized_columns=("points",),
+                      chunk_rows=1_000, chunk_text_bytes=10_000)
+    for _ in range(6):  # one classification's marks at a time, as flatten adds them: ~5 kB each
+        table.add([{"points": "[" + "1.5, " * 1_000 + "]"}])
+    assert table.rows_written == 6 and len(table._parts) == 3
+    outputs = publish(table.stage())
+    assert len(pd.read_csv(outputs[0])) == 6

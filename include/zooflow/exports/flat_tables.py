@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 CHUNK_ROWS = 20_000
+CHUNK_TEXT_BYTES = 32 << 20  # text held in the ``sized_columns`` of one chunk (long freehand lines)
 
 
 def _final_type(types: list[Any]) -> Any:
@@ -49,17 +50,23 @@ class FlatTable:
     :param base_columns: the columns that come first, in this order, present even when empty.
     :param integer_columns: counts kept as integers (pandas would make them floats beside a null).
     :param float_columns: numbers that stay numbers even when a part (or the whole table) has none.
+    :param sized_columns: text columns whose length varies by orders (a freehand line's points): a
+        chunk is also spilled once they hold ``chunk_text_bytes``, so memory does not grow with them.
     """
 
     def __init__(self, out_path: Path, base_columns: Iterable[str], *, formats: tuple[str, ...],
                  integer_columns: Iterable[str] = (), float_columns: Iterable[str] = (),
-                 chunk_rows: int = CHUNK_ROWS) -> None:
+                 sized_columns: Iterable[str] = (), chunk_rows: int = CHUNK_ROWS,
+                 chunk_text_bytes: int = CHUNK_TEXT_BYTES) -> None:
         self.out_path = out_path  # each format replaces its suffix
         self.base_columns = list(base_columns)
         self.formats = formats
         self.integer_columns = set(integer_columns)
         self.float_columns = set(float_columns)
         self.chunk_rows = chunk_rows
+        self.sized_columns = tuple(sized_columns)
+        self.chunk_text_bytes = chunk_text_bytes
+        self._text_bytes = 0
         self.rows_written = 0
         self._rows: list[dict[str, Any]] = []
         self._parts: list[Path] = []
@@ -67,8 +74,11 @@ class FlatTable:
         self._spill_dir: Path | None = None
 
     def add(self, rows: Iterable[dict[str, Any]]) -> None:
+        start = len(self._rows)
         self._rows.extend(rows)
-        if len(self._rows) >= self.chunk_rows:
+        for row in self._rows[start:] if self.sized_columns else ():
+            self._text_bytes += sum(len(row.get(name) or "") for name in self.sized_columns)
+        if len(self._rows) >= self.chunk_rows or self._text_bytes >= self.chunk_text_bytes:
             self._spill()
 
     def _spill(self) -> None:
@@ -77,7 +87,7 @@ class FlatTable:
         import pyarrow.parquet as pq
 
         frame = pd.DataFrame(self._rows)
-        self._rows = []
+        self._rows, self._text_bytes = [], 0
         for column in self.integer_columns & set(frame.columns):
             numbers = pd.to_numeric(frame[column], errors="coerce")
             if (numbers.dropna() % 1 == 0).all():  # counts, and viewports that are whole pixels

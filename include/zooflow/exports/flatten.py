@@ -333,7 +333,8 @@ def _tables(kind: str, out_base: Path, formats: tuple[str, ...], sizes: dict[str
     tables = {"rows": FlatTable(out_base, base, formats=formats, integer_columns=INTEGER_COLUMNS, **sizes)}
     if kind == "classifications":
         tables["marks"] = FlatTable(marks_path(out_base), MARK_COLUMNS, formats=formats,
-                                    integer_columns=INTEGER_COLUMNS, float_columns=SHAPE_PARAMETERS, **sizes)
+                                    integer_columns=INTEGER_COLUMNS, float_columns=SHAPE_PARAMETERS,
+                                    sized_columns=("points", "details"), **sizes)
     return tables
 
 
