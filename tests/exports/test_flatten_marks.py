@@ -174,7 +174,7 @@ def test_a_flatten_that_fails_leaves_the_last_tables_and_no_parts(tmp_path):
 
 
 def test_long_marks_are_spilled_by_their_size_not_only_their_count(tmp_path):
-    table = FlatTable(tmp_path / "marks", ["points"], formats=("csv",), sized_columns=("points",),
+    table = FlatTable(tmp_path / "new-folder" / "marks", ["points"], formats=("csv",), sized_columns=("points",),
                       chunk_rows=1_000, chunk_text_bytes=10_000)
     for _ in range(6):  # one classification's marks at a time, as flatten adds them: ~5 kB each
         table.add([{"points": "[" + "1.5, " * 1_000 + "]"}])

@@ -97,6 +97,7 @@ class FlatTable:
         for name, kind in zip(table.column_names, table.schema.types):
             self._columns.setdefault(name, []).append(kind)
         if self._spill_dir is None:
+            self.out_path.parent.mkdir(parents=True, exist_ok=True)  # a new partition's folder
             self._spill_dir = Path(tempfile.mkdtemp(prefix=f".{self.out_path.name}.", dir=self.out_path.parent))
         part = self._spill_dir / f"part-{len(self._parts):05d}.parquet"
         pq.write_table(table, part)
