@@ -175,7 +175,7 @@ def test_5xx_bursts_during_the_upload(env, load, table) -> None:
 
 def test_worker_killed_mid_download_resumes_from_the_part_file(env, load, table, tmp_path) -> None:
     """A real process is killed with SIGKILL part-way through the download; the next run resumes.
-    Downloads write 8 MB at a time, so only an export this size shows a partial file."""
+    Downloads write 64 KB at a time and the export is paced at 4 MB/s, so the kill lands mid-file."""
     import os
     import signal
     import subprocess
