@@ -181,3 +181,14 @@ def test_long_marks_are_spilled_by_their_size_not_only_their_count(tmp_path):
     assert table.rows_written == 6 and len(table._parts) == 3
     outputs = publish(table.stage())
     assert len(pd.read_csv(outputs[0])) == 6
+
+
+def test_an_out_base_with_a_dot_keeps_its_whole_name(tmp_path):
+    """Only a .csv or .parquet suffix of --out is replaced: run.2024-06 is a name, not a suffix."""
+    source = with_annotations(tmp_path, [[{"task": "T0", "value": OLD_MARKS}]] * 3)
+    flatten_export(source, tmp_path / "out" / "run.2024-06")
+    flatten_export(source, tmp_path / "given" / "flat.csv")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "run.2024-06-marks.csv", "run.2024-06-marks.parquet", "run.2024-06.csv", "run.2024-06.parquet"]
+    assert sorted(p.name for p in (tmp_path / "given").iterdir()) == [
+        "flat-marks.csv", "flat-marks.parquet", "flat.csv", "flat.parquet"]

@@ -79,7 +79,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                description="Flatten an export (or a slice of one) into a tidy table, and a classification "
                                            "export's drawn marks into a second table, OUT-marks, one row per mark.")
     flat.add_argument("input", type=Path, help="a classification export or slice, .csv or .csv.gz")
-    flat.add_argument("--out", type=Path, required=True, help="output path without suffix; .csv and/or .parquet are added")
+    flat.add_argument("--out", type=Path, required=True, help="output path; .csv and/or .parquet are added (a .csv or .parquet suffix given is replaced)")
     flat.add_argument("--workflows-export", type=Path,
                       help="the workflows export, to name each task's type, each tool's label and shape, and dropdown options")
     flat.add_argument("--format", dest="formats", action="append", choices=FORMATS, help="output format (repeatable; default both)")

@@ -23,6 +23,13 @@ CHUNK_ROWS = 20_000
 CHUNK_TEXT_BYTES = 32 << 20  # text held in the ``sized_columns`` of one chunk (long freehand lines)
 
 
+def table_file(out_base: Path, fmt: str) -> Path:
+    """``out_base`` with its format's suffix added: only a ``.csv`` or ``.parquet`` suffix already
+    there is replaced, so a base such as ``flat/run.2024-06`` keeps its whole name."""
+    base = out_base.with_suffix("") if out_base.suffix in (".csv", ".parquet") else out_base
+    return base.with_name(f"{base.name}.{fmt}")
+
+
 def _final_type(types: list[Any]) -> Any:
     import pyarrow as pa
 
@@ -121,7 +128,7 @@ class FlatTable:
         columns = self.base_columns + sorted(c for c in self._columns if c not in self.base_columns)
         schema = pa.schema([(c, pa.float64() if c in self.float_columns else _final_type(self._columns[c]))
                             for c in columns])
-        targets = {fmt: self.out_path.with_suffix(f".{fmt}") for fmt in ("csv", "parquet") if fmt in self.formats}
+        targets = {fmt: table_file(self.out_path, fmt) for fmt in ("csv", "parquet") if fmt in self.formats}
         temps = {fmt: Path(tempfile.mkstemp(prefix=f".{t.name}.", suffix=".tmp", dir=t.parent)[1])
                  for fmt, t in targets.items()}
         try:

@@ -37,7 +37,7 @@ from zooflow.exports.annotations import (
     TASK_COLUMNS, TaskTyper, annotation_rows, attach_mark_answers, by_task, task_columns,
 )
 from zooflow.exports.bounds import export_text
-from zooflow.exports.flat_tables import FlatTable, publish, unstage
+from zooflow.exports.flat_tables import FlatTable, publish, table_file, unstage
 from zooflow.exports.layouts import CLASSIFICATION_COLUMNS, SUBJECT_COLUMNS
 from zooflow.exports.marks import MARK_COLUMNS, SHAPE_PARAMETERS
 from zooflow.exports.workflow_export import WORKFLOW_TASK_COLUMNS, TaskDefinitions, parse_json_cell, task_table_row, workflow_tasks
@@ -265,8 +265,8 @@ def flatten_export(
     file atomically once complete; memory holds ``chunk_rows`` rows at a time, not the export.
     """
     path, out_base = Path(source), Path(out_base)
-    for suffix in (".csv", ".parquet"):
-        for target in (out_base.with_suffix(suffix), marks_path(out_base).with_suffix(suffix)):
+    for fmt in ("csv", "parquet"):
+        for target in (table_file(out_base, fmt), table_file(marks_path(out_base), fmt)):
             if target.resolve() == path.resolve():
                 raise ConfigurationError(f"flattening {path} to {target} would overwrite it; choose another name")
     definitions = task_definitions(workflows_export) if workflows_export else None
@@ -325,7 +325,8 @@ def flatten_export(
 
 def marks_path(out_base: Path) -> Path:
     """Where the marks table of ``out_base``'s tidy table goes (before its format's suffix)."""
-    return out_base.with_name(f"{out_base.stem}-marks{out_base.suffix}")
+    base = table_file(out_base, "csv").with_suffix("")
+    return base.with_name(f"{base.name}-marks")
 
 
 def _tables(kind: str, out_base: Path, formats: tuple[str, ...], sizes: dict[str, int]) -> dict[str, FlatTable]:
