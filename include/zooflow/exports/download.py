@@ -99,7 +99,7 @@ class GzipCheck:
     by the time the last byte lands: no second pass over a multi-GB file."""
 
     def __init__(self) -> None:
-        # IN_FLIGHT chunks at most: when inflating lags (loopback), the transfer waits instead of buffering.
+        # IN_FLIGHT blocks at most: when inflating lags (loopback), the transfer waits instead of buffering.
         self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=IN_FLIGHT)
         self._inflate = isal_zlib.decompressobj(wbits=31)
         self._error: str | None = None

@@ -23,10 +23,15 @@ CHUNK_ROWS = 20_000
 CHUNK_TEXT_BYTES = 32 << 20  # text held in the ``sized_columns`` of one chunk (long freehand lines)
 
 
+def table_base(out_base: Path) -> Path:
+    """``out_base`` without a ``.csv`` or ``.parquet`` ending; any other dot is part of the name,
+    so ``flat/run.2024-06`` stays whole."""
+    return out_base.with_suffix("") if out_base.suffix in (".csv", ".parquet") else out_base
+
+
 def table_file(out_base: Path, fmt: str) -> Path:
-    """``out_base`` with its format's suffix added: only a ``.csv`` or ``.parquet`` suffix already
-    there is replaced, so a base such as ``flat/run.2024-06`` keeps its whole name."""
-    base = out_base.with_suffix("") if out_base.suffix in (".csv", ".parquet") else out_base
+    """The file of ``out_base``'s table in format ``fmt``."""
+    base = table_base(out_base)
     return base.with_name(f"{base.name}.{fmt}")
 
 

@@ -37,7 +37,7 @@ from zooflow.exports.annotations import (
     TASK_COLUMNS, TaskTyper, annotation_rows, attach_mark_answers, by_task, task_columns,
 )
 from zooflow.exports.bounds import export_text
-from zooflow.exports.flat_tables import FlatTable, publish, table_file, unstage
+from zooflow.exports.flat_tables import FlatTable, publish, table_base, table_file, unstage
 from zooflow.exports.layouts import CLASSIFICATION_COLUMNS, SUBJECT_COLUMNS
 from zooflow.exports.marks import MARK_COLUMNS, SHAPE_PARAMETERS
 from zooflow.exports.workflow_export import WORKFLOW_TASK_COLUMNS, TaskDefinitions, parse_json_cell, task_table_row, workflow_tasks
@@ -325,7 +325,7 @@ def flatten_export(
 
 def marks_path(out_base: Path) -> Path:
     """Where the marks table of ``out_base``'s tidy table goes (before its format's suffix)."""
-    base = table_file(out_base, "csv").with_suffix("")
+    base = table_base(out_base)
     return base.with_name(f"{base.name}-marks")
 
 
